@@ -1,0 +1,1 @@
+//! MIME to IMAP: ENVELOPE, BODYSTRUCTURE and BODY strings (RFC 3501 7.4.2).
