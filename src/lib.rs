@@ -1,7 +1,14 @@
 //! msgstore: a mail message store for IMAP and the tool that keeps it healthy.
 //!
-//! Data flows one way: `cli` -> `commands` -> `ops` (the operations) -> `store`, `db`,
-//! `index`. `imap` is pure (message bytes in, IMAP strings out) and so is most of
-//! `reconstruct`.
+//! Data flows one way: `cli`/`commands` -> `ops` (the operations) -> `store`, `db`,
+//! `index`. `imap` is pure (message bytes in, IMAP strings out) and so is the
+//! merge at the heart of `reconstruct`.
 
+pub mod db;
+pub mod error;
+pub mod faults;
 pub mod imap;
+pub mod index;
+pub mod message;
+pub mod store;
+pub mod uidset;

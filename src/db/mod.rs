@@ -1,0 +1,190 @@
+//! The store-wide databases: `users.redb` (the user database) and `mailboxes.redb`
+//! (the mailbox list). Each can be lost alone and is rebuilt alone.
+
+pub mod mailboxes;
+pub mod users;
+
+use crate::error::{Error, Result};
+use redb::{Database, ReadOnlyDatabase, TableDefinition};
+use std::cell::Cell;
+use std::path::Path;
+
+/// `meta` table of both databases: "format" -> version, and counters.
+pub const META_TABLE: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const FORMAT_KEY: &str = "format";
+
+thread_local! {
+    static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics [`guard`] turns into errors.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET_PANICS.with(Cell::get) {
+            default(info);
+        }
+    }));
+}
+
+/// Runs `f`, turning a panic into an error: a database engine reading a damaged file
+/// may panic, and one damaged file must not stop a repair of the rest.
+pub fn guard<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, String> {
+    let was = QUIET_PANICS.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(was));
+    r.map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        format!(
+            "{}: damaged beyond reading (the database engine gave up: {msg})",
+            path.display()
+        )
+    })
+}
+
+/// [`guard`] for a call that returns a `Result`: both failures become text.
+pub fn guard_res<T, E: std::fmt::Display>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
+    guard(path, f).and_then(|r| r.map_err(|e| e.to_string()))
+}
+
+/// Which store-wide database, for messages and remedies.
+#[derive(Clone, Copy, Debug)]
+pub enum Which {
+    Users,
+    Mailboxes,
+}
+
+impl Which {
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Which::Users => "run `msgstore x-build-user-db` to rebuild the user database",
+            Which::Mailboxes => "run `msgstore reconstruct -m` to rebuild the mailbox list",
+        }
+    }
+
+    pub fn version(self) -> u64 {
+        match self {
+            Which::Users => users::FORMAT_VERSION,
+            Which::Mailboxes => mailboxes::FORMAT_VERSION,
+        }
+    }
+}
+
+/// Opens a store-wide database for writing, checking every page first (they are
+/// small, and a damaged one must give an error, not a panic).
+pub fn open_rw(path: &Path, which: Which) -> Result<Database> {
+    if !path.exists() {
+        return Err(Error::db(path, "missing", which.remedy()));
+    }
+    let db = guard_res(path, || {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(path)
+    })
+    .map_err(|e| busy_or_damaged(path, which, e))?;
+    check_format(path, which, |f| {
+        use redb::ReadableDatabase;
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        read_format(&txn, f)
+    })?;
+    Ok(db)
+}
+
+pub fn open_ro(path: &Path, which: Which) -> Result<ReadOnlyDatabase> {
+    if !path.exists() {
+        return Err(Error::db(path, "missing", which.remedy()));
+    }
+    let db = guard_res(path, || Database::builder().open_read_only(path))
+        .map_err(|e| busy_or_damaged(path, which, e))?;
+    check_format(path, which, |f| {
+        use redb::ReadableDatabase;
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        read_format(&txn, f)
+    })?;
+    Ok(db)
+}
+
+/// Creates a new, empty database with its format version (init, and rebuilds).
+pub fn create(path: &Path, which: Which) -> Result<Database> {
+    let db = guard_res(path, || Database::create(path))
+        .map_err(|e| Error::db(path, format!("cannot create: {e}"), ""))?;
+    let txn = db.begin_write().map_err(|e| Error::db(path, e, ""))?;
+    {
+        let mut meta = txn
+            .open_table(META_TABLE)
+            .map_err(|e| Error::db(path, e, ""))?;
+        meta.insert(FORMAT_KEY, which.version())
+            .map_err(|e| Error::db(path, e, ""))?;
+        match which {
+            Which::Users => drop(
+                txn.open_table(users::USERS_TABLE)
+                    .map_err(|e| Error::db(path, e, ""))?,
+            ),
+            Which::Mailboxes => drop(
+                txn.open_table(mailboxes::MAILBOXES_TABLE)
+                    .map_err(|e| Error::db(path, e, ""))?,
+            ),
+        }
+    }
+    txn.commit().map_err(|e| Error::db(path, e, ""))?;
+    Ok(db)
+}
+
+fn read_format(txn: &redb::ReadTransaction, _: ()) -> Result<Option<u64>, String> {
+    let meta = txn.open_table(META_TABLE).map_err(|e| e.to_string())?;
+    let v = meta.get(FORMAT_KEY).map_err(|e| e.to_string())?;
+    Ok(v.map(|g| g.value()))
+}
+
+fn check_format(
+    path: &Path,
+    which: Which,
+    read: impl FnOnce(()) -> Result<Option<u64>, String>,
+) -> Result<()> {
+    let found = guard(path, || read(()))
+        .and_then(|r| r)
+        .map_err(|e| Error::db(path, format!("damaged: {e}"), which.remedy()))?;
+    match found {
+        Some(v) if v == which.version() => Ok(()),
+        Some(v) => Err(Error::db(
+            path,
+            format!(
+                "format version {v}, but this msgstore reads version {}",
+                which.version()
+            ),
+            "use the msgstore release that wrote it",
+        )),
+        None => Err(Error::db(
+            path,
+            "not a msgstore database (no format version)",
+            which.remedy(),
+        )),
+    }
+}
+
+fn busy_or_damaged(path: &Path, which: Which, e: String) -> Error {
+    if e.contains("already open") {
+        Error::db(path, "in use by another process", "try again in a moment")
+    } else {
+        Error::db(path, format!("cannot open: {e}"), which.remedy())
+    }
+}
+
+/// Maps a database failure during a transaction to an error naming the file.
+pub fn damaged(path: &Path, which: Which, e: impl Into<redb::Error>) -> Error {
+    Error::db(path, format!("damaged: {}", e.into()), which.remedy())
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

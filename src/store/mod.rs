@@ -1,0 +1,161 @@
+//! The store directory: where everything lives, and the file-level primitives
+//! (locks, durable renames) the operations are built from.
+//!
+//! ```text
+//! STORE/users.redb  mailboxes.redb  users/<joe>/<stuff>/...  public/<news>/...
+//! ```
+//! In a mailbox directory: `<uid>.` message files, `<uid>.BAD` set-aside files,
+//! `msgstore.index` (index and cache), `msgstore.lock`, `msgstore.tmp.*` (deliveries
+//! in progress) and one encoded directory per child folder.
+
+pub mod fsutil;
+pub mod lock;
+pub mod names;
+
+use crate::error::{Error, Result};
+use names::{MailboxName, Root};
+use std::path::{Path, PathBuf};
+
+pub const USERS_DB: &str = "users.redb";
+pub const MAILBOXES_DB: &str = "mailboxes.redb";
+pub const USERS_DIR: &str = "users";
+pub const PUBLIC_DIR: &str = "public";
+pub const INDEX_FILE: &str = "msgstore.index";
+pub const LOCK_FILE: &str = "msgstore.lock";
+pub const TMP_PREFIX: &str = "msgstore.tmp.";
+pub const BAD_SUFFIX: &str = "BAD";
+/// Default store location when neither `--store` nor `MSGSTORE_ROOT` is given.
+pub const DEFAULT_ROOT: &str = "/var/lib/msgstore";
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// What a file in a mailbox directory is, by its name alone.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    Message(u32),
+    Bad(u32),
+    Index,
+    Lock,
+    Temp,
+    /// The index moved aside by reconstruct (kept for the administrator).
+    SetAside,
+    /// A child folder's directory (decoded name).
+    Folder(String),
+    Unknown,
+}
+
+impl Store {
+    /// A store that must already exist.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        let root = root.into();
+        // users/ and public/ identify a store even when a database is lost: the
+        // rebuild commands must still find it.
+        if !root.join(USERS_DIR).is_dir() || !root.join(PUBLIC_DIR).is_dir() {
+            return Err(Error::NotAStore(root));
+        }
+        Ok(Store { root })
+    }
+
+    /// A store about to be created by `init`.
+    pub fn at(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn users_db(&self) -> PathBuf {
+        self.root.join(USERS_DB)
+    }
+
+    pub fn mailboxes_db(&self) -> PathBuf {
+        self.root.join(MAILBOXES_DB)
+    }
+
+    pub fn root_dir(&self, root: Root) -> PathBuf {
+        self.root.join(match root {
+            Root::Users => USERS_DIR,
+            Root::Public => PUBLIC_DIR,
+        })
+    }
+
+    pub fn mailbox_dir(&self, name: &MailboxName) -> PathBuf {
+        let mut p = self.root_dir(name.root());
+        for part in name.encoded_parts() {
+            p.push(part);
+        }
+        p
+    }
+
+    pub fn index_path(&self, name: &MailboxName) -> PathBuf {
+        self.mailbox_dir(name).join(INDEX_FILE)
+    }
+}
+
+pub fn message_file_name(uid: u32) -> String {
+    format!("{uid}.")
+}
+
+/// Classifies a directory entry of a mailbox directory by name.
+pub fn classify(name: &str) -> Entry {
+    if let Some(digits) = name.strip_suffix('.') {
+        if let Some(uid) = parse_uid(digits) {
+            return Entry::Message(uid);
+        }
+    }
+    if let Some(digits) = name.strip_suffix(".BAD") {
+        if let Some(uid) = parse_uid(digits) {
+            return Entry::Bad(uid);
+        }
+    }
+    match name {
+        INDEX_FILE => return Entry::Index,
+        LOCK_FILE => return Entry::Lock,
+        _ => {}
+    }
+    if name.starts_with(TMP_PREFIX) {
+        return Entry::Temp;
+    }
+    if name.starts_with(INDEX_FILE) && name.len() > INDEX_FILE.len() {
+        return Entry::SetAside;
+    }
+    match names::decode(name) {
+        Some(folder) => Entry::Folder(folder),
+        None => Entry::Unknown,
+    }
+}
+
+fn parse_uid(digits: &str) -> Option<u32> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok().filter(|&u: &u32| u > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_every_kind_of_entry() {
+        assert_eq!(classify("7."), Entry::Message(7));
+        assert_eq!(classify("7.BAD"), Entry::Bad(7));
+        assert_eq!(classify("07."), Entry::Unknown);
+        assert_eq!(classify("0."), Entry::Unknown);
+        assert_eq!(classify("99999999999."), Entry::Unknown);
+        assert_eq!(classify("msgstore.index"), Entry::Index);
+        assert_eq!(
+            classify("msgstore.index.corrupt-20261128T101500Z"),
+            Entry::SetAside
+        );
+        assert_eq!(classify("msgstore.tmp.7.1234"), Entry::Temp);
+        assert_eq!(classify("msgstore.lock"), Entry::Lock);
+        assert_eq!(classify("my stuff"), Entry::Folder("my stuff".into()));
+        assert_eq!(classify("5%2E"), Entry::Folder("5.".into()));
+        assert_eq!(classify("notes.txt"), Entry::Unknown);
+    }
+}
