@@ -1,0 +1,285 @@
+//! The MIME part tree (RFC 2046 section 5), located in place: parts are byte ranges
+//! of the message, never copies, and bodies are never decoded.
+//!
+//! Boundary rules, which decide every size IMAP reports:
+//! - a boundary line is "--" + boundary at the start of a line; only its beginning has
+//!   to match, and of several matching enclosing boundaries the longest wins;
+//! - any enclosing boundary ends the current part, however deep (section 5.1.2);
+//! - the line break before a boundary line belongs to the boundary (section 5.1.1),
+//!   so a part's body ends before it; a line count is the number of LFs in the body.
+
+use memchr::memmem;
+
+use super::content::{Content, Kind};
+use super::envelope::Envelope;
+use super::header;
+
+/// Nesting beyond this (multipart or message/rfc822 inside each other) is reported
+/// as an opaque application/octet-stream leaf, bounding recursion on hostile input.
+pub(crate) const MAX_NESTING: usize = 100;
+/// Beyond this many parts a multipart's remaining boundaries are ignored, bounding
+/// the size of the BODYSTRUCTURE.
+pub(crate) const MAX_PARTS: usize = 10_000;
+
+/// Octet counts of a range: size with every bare LF counted as CRLF is
+/// `len + lf - crlf` (RFC 3501 RFC822.SIZE and body sizes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub len: u64,
+    pub lf: u64,
+    pub crlf: u64,
+}
+
+impl Counts {
+    pub fn of(msg: &[u8], from: usize, to: usize) -> Counts {
+        let Some(slice) = msg.get(from..to) else {
+            return Counts::default();
+        };
+        let mut c = Counts {
+            len: slice.len() as u64,
+            ..Counts::default()
+        };
+        for i in memchr::memchr_iter(b'\n', slice) {
+            c.lf += 1;
+            let abs = from + i;
+            if abs > 0 && msg.get(abs - 1) == Some(&b'\r') {
+                c.crlf += 1;
+            }
+        }
+        c
+    }
+
+    pub fn virtual_size(&self) -> u64 {
+        self.len + self.lf - self.crlf
+    }
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.len += o.len;
+        self.lf += o.lf;
+        self.crlf += o.crlf;
+    }
+}
+
+/// A boundary line found at a line start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    /// Index in the boundary stack: whose boundary it is.
+    pub level: usize,
+    /// A close delimiter ("--boundary--").
+    pub close: bool,
+    /// Just past the line's LF (or the end of the message).
+    pub line_end: usize,
+}
+
+/// The boundaries of the enclosing multiparts, outermost first.
+#[derive(Debug, Default)]
+pub(crate) struct Boundaries {
+    stack: Vec<Vec<u8>>,
+}
+
+impl Boundaries {
+    pub fn check_line(&self, msg: &[u8], pos: usize) -> Option<Hit> {
+        if self.stack.is_empty() || msg.get(pos..pos + 2) != Some(b"--") {
+            return None;
+        }
+        let rest = msg.get(pos + 2..).unwrap_or_default();
+        let (line, line_end) = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                let line = rest.get(..i).unwrap_or_default();
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                (line, pos + 2 + i + 1)
+            }
+            None => (rest, msg.len()),
+        };
+        let mut best: Option<(usize, usize)> = None;
+        for (level, b) in self.stack.iter().enumerate().rev() {
+            if line.starts_with(b) && best.is_none_or(|(_, len)| len < b.len()) {
+                best = Some((level, b.len()));
+            }
+        }
+        let (level, len) = best?;
+        Some(Hit {
+            level,
+            close: line.get(len..len + 2) == Some(b"--"),
+            line_end,
+        })
+    }
+}
+
+pub(crate) enum Body {
+    Leaf,
+    /// message/rfc822 or multipart nested too deep to descend into.
+    Truncated,
+    /// No children: the boundary was missing or never found.
+    Multipart(Vec<Part>),
+    Message(Box<Part>),
+}
+
+pub(crate) struct Part {
+    pub content: Content,
+    /// Only for a message's top level: the root and message/rfc822 bodies.
+    pub envelope: Option<Envelope>,
+    pub body: Body,
+    pub body_counts: Counts,
+}
+
+/// A parsed part plus where parsing stopped.
+struct Parsed {
+    part: Part,
+    /// End of the part's body (exclusive).
+    end: usize,
+    /// The boundary line that ended it, if any.
+    hit: Option<Hit>,
+    header: Counts,
+    /// Counts of the part's header and body together.
+    total: Counts,
+}
+
+pub(crate) struct Message {
+    pub root: Part,
+    pub header: Counts,
+    pub total: Counts,
+}
+
+pub(crate) fn parse(msg: &[u8]) -> Message {
+    let mut p = PartParser {
+        msg,
+        bounds: Boundaries::default(),
+        parts: 0,
+        dash_line: memmem::Finder::new(b"\n--"),
+    };
+    let root = p.part(0, 0, false, true);
+    Message {
+        root: root.part,
+        header: root.header,
+        total: root.total,
+    }
+}
+
+struct PartParser<'a> {
+    msg: &'a [u8],
+    bounds: Boundaries,
+    parts: usize,
+    dash_line: memmem::Finder<'static>,
+}
+
+impl PartParser<'_> {
+    fn part(&mut self, start: usize, depth: usize, in_digest: bool, want_envelope: bool) -> Parsed {
+        self.parts += 1;
+        let mut content = Content::default();
+        let mut envelope = want_envelope.then(Envelope::default);
+        let hdr = header::scan(self.msg, start, &self.bounds, |name, raw| {
+            content.add_field(name, raw);
+            if let Some(e) = envelope.as_mut() {
+                e.add_field(name, raw);
+            }
+        });
+        let header = Counts::of(self.msg, start, hdr.body_start);
+        let body_start = hdr.body_start;
+        let can_nest = depth + 1 < MAX_NESTING;
+        let (body, end, hit, body_counts) = match content.kind(in_digest) {
+            Kind::Message if can_nest => {
+                let child = self.part(body_start, depth + 1, false, true);
+                let body = Body::Message(Box::new(child.part));
+                (body, child.end, child.hit, child.total)
+            }
+            Kind::Multipart {
+                boundary: Some(b),
+                digest,
+            } if can_nest && hdr.hit.is_none() => self.multipart(body_start, depth, b, digest),
+            kind => {
+                let (end, hit) = match hdr.hit {
+                    Some(h) => (body_start, Some(h)),
+                    None => self.scan_body(body_start),
+                };
+                let body = match kind {
+                    Kind::Leaf => Body::Leaf,
+                    Kind::Multipart { boundary: None, .. } => Body::Multipart(Vec::new()),
+                    Kind::Multipart { .. } if !can_nest => Body::Truncated,
+                    Kind::Multipart { .. } => Body::Multipart(Vec::new()),
+                    Kind::Message => Body::Truncated,
+                };
+                (body, end, hit, Counts::of(self.msg, body_start, end))
+            }
+        };
+        let mut total = header;
+        total += body_counts;
+        Parsed {
+            part: Part {
+                content,
+                envelope,
+                body,
+                body_counts,
+            },
+            end,
+            hit,
+            header,
+            total,
+        }
+    }
+
+    fn multipart(
+        &mut self,
+        body_start: usize,
+        depth: usize,
+        boundary: Vec<u8>,
+        digest: bool,
+    ) -> (Body, usize, Option<Hit>, Counts) {
+        let own = self.bounds.stack.len();
+        self.bounds.stack.push(boundary);
+        let mut children = Vec::new();
+        let mut counts = Counts::default();
+        let mut cursor = body_start;
+        let (mut end, mut hit) = self.scan_body(body_start);
+        while let Some(h) = hit {
+            if h.level != own {
+                break;
+            }
+            if h.close || self.parts >= MAX_PARTS {
+                // What follows the close delimiter is the epilogue, up to an
+                // enclosing boundary.
+                self.bounds.stack.truncate(own);
+                (end, hit) = self.scan_body(h.line_end);
+                break;
+            }
+            counts += Counts::of(self.msg, cursor, h.line_end);
+            let child = self.part(h.line_end, depth + 1, digest, false);
+            self.bounds.stack.truncate(own + 1);
+            counts += child.total;
+            cursor = child.end;
+            end = child.end;
+            hit = child.hit;
+            children.push(child.part);
+        }
+        self.bounds.stack.truncate(own);
+        counts += Counts::of(self.msg, cursor, end);
+        (Body::Multipart(children), end, hit, counts)
+    }
+
+    /// Finds where a body starting at `start` (a line start) ends: at the line break
+    /// before the next enclosing boundary line, or at the end of the message.
+    fn scan_body(&self, start: usize) -> (usize, Option<Hit>) {
+        let msg = self.msg;
+        if self.bounds.stack.is_empty() {
+            return (msg.len(), None);
+        }
+        if let Some(h) = self.bounds.check_line(msg, start) {
+            return (start, Some(h));
+        }
+        let mut from = start;
+        while let Some(i) = msg.get(from..).and_then(|s| self.dash_line.find(s)) {
+            let lf = from + i;
+            if let Some(h) = self.bounds.check_line(msg, lf + 1) {
+                let mut end = lf;
+                if end > start && msg.get(end - 1) == Some(&b'\r') {
+                    end -= 1;
+                }
+                return (end, Some(h));
+            }
+            from = lf + 1;
+        }
+        (msg.len(), None)
+    }
+}
