@@ -24,6 +24,13 @@ pub const INDEX_FILE: &str = "msgstore.index";
 pub const LOCK_FILE: &str = "msgstore.lock";
 pub const TMP_PREFIX: &str = "msgstore.tmp.";
 pub const BAD_SUFFIX: &str = "BAD";
+/// A damaged file moved aside by `reconstruct` is named: its name, this, the UTC
+/// time as `YYYYMMDDTHHMMSSZ` (`msgstore.index.corrupt-20261128T101500Z`), and
+/// `.2`, `.3`, ... if that name is taken.
+pub const SET_ASIDE_INFIX: &str = ".corrupt-";
+/// Version of the directory layout and naming (`schema/spool.md`). Not written
+/// anywhere: a store is recognised by its `users/` and `public/` directories.
+pub const SPOOL_VERSION: u32 = 1;
 /// Default store location when neither `--store` nor `MSGSTORE_ROOT` is given.
 pub const DEFAULT_ROOT: &str = "/var/lib/msgstore";
 
