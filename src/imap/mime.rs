@@ -283,3 +283,79 @@ impl PartParser<'_> {
         (msg.len(), None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf_counts(msg: &[u8]) -> (u64, u64) {
+        let m = parse(msg);
+        (m.root.body_counts.virtual_size(), m.root.body_counts.lf)
+    }
+
+    #[test]
+    fn line_counts_follow_lfs() {
+        // size, lines: an unterminated last line is not a line.
+        assert_eq!(leaf_counts(b"A: b\n\none\ntwo\n"), (10, 2));
+        assert_eq!(leaf_counts(b"A: b\r\n\r\none\r\ntwo\r\n"), (10, 2));
+        assert_eq!(leaf_counts(b"A: b\n\none\r\ntwo"), (8, 1));
+        assert_eq!(leaf_counts(b"A: b\n\n"), (0, 0));
+        // A bare CR is data, not a line end (RFC 5322 section 2.3).
+        assert_eq!(leaf_counts(b"A: b\n\none\rtwo\n"), (9, 1));
+    }
+
+    #[test]
+    fn line_break_before_boundary_belongs_to_it() {
+        for msg in [
+            &b"Content-Type: multipart/mixed; boundary=x\n\n--x\n\nbody\n\n--x--\n"[..],
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nbody\r\n\r\n--x--\r\n",
+        ] {
+            let m = parse(msg);
+            let Body::Multipart(children) = &m.root.body else {
+                panic!("not a multipart");
+            };
+            assert_eq!(children.len(), 1);
+            let c = children[0].body_counts;
+            assert_eq!(
+                (c.virtual_size(), c.lf),
+                (6, 1),
+                "{:?}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+    }
+
+    #[test]
+    fn boundary_matching() {
+        let b = Boundaries {
+            stack: vec![b"outer".to_vec(), b"outer-inner".to_vec()],
+        };
+        let msg = b"--outer-inner--\n--outer trailing\n--other\n";
+        let h = b.check_line(msg, 0).map(|h| (h.level, h.close, h.line_end));
+        assert_eq!(h, Some((1, true, 16)));
+        let h = b.check_line(msg, 16).map(|h| (h.level, h.close));
+        assert_eq!(h, Some((0, false)));
+        assert!(b.check_line(msg, 33).is_none());
+        assert!(b.check_line(msg, 1).is_none());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut msg = Vec::new();
+        for i in 0..5000 {
+            msg.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\n").as_bytes(),
+            );
+        }
+        let m = parse(&msg);
+        let mut depth = 0;
+        let mut part = &m.root;
+        while let Body::Multipart(children) = &part.body {
+            let Some(first) = children.first() else { break };
+            part = first;
+            depth += 1;
+        }
+        assert!(matches!(part.body, Body::Truncated));
+        assert_eq!(depth, MAX_NESTING - 1);
+    }
+}

@@ -22,6 +22,8 @@ mod mime;
 mod params;
 mod quote;
 mod rfc822;
+#[cfg(test)]
+mod tests;
 
 /// What IMAP FETCH returns for one message, as exact IMAP strings.
 #[derive(Debug, Clone, PartialEq, Eq)]

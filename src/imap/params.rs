@@ -54,17 +54,12 @@ pub(crate) fn parse(p: &mut Parser<'_>) -> Params {
             .cmp(b.key.iter().map(u8::to_ascii_lowercase))
             .then(a.idx.cmp(&b.idx))
     });
-    let mut i = 0;
-    while i < pieces.len() {
-        let mut j = i;
-        let mut complete = true;
-        let mut have_extended = false;
-        while j < pieces.len() && pieces[j].key.eq_ignore_ascii_case(&pieces[i].key) {
-            complete &= pieces[j].idx as usize == j - i;
-            have_extended |= pieces[j].extended;
-            j += 1;
-        }
-        let group = &pieces[i..j];
+    for group in pieces.chunk_by(|a, b| a.key.eq_ignore_ascii_case(&b.key)) {
+        let complete = group.iter().enumerate().all(|(n, p)| p.idx as usize == n);
+        let have_extended = group.iter().any(|p| p.extended);
+        let Some(first) = group.first() else {
+            continue;
+        };
         if !complete {
             // A gap in the numbering: these are not a continuation set after all,
             // so report each piece under its literal name.
@@ -77,34 +72,33 @@ pub(crate) fn parse(p: &mut Parser<'_>) -> Params {
                 }
                 result.push((key, piece.value.clone()));
             }
-        } else {
-            let mut value = Vec::new();
-            if have_extended && !group[0].extended {
-                // An extended value must start with charset'language'.
-                value.extend_from_slice(b"''");
-            }
-            for piece in group {
-                if have_extended && !piece.extended {
-                    // Plain pieces joined to an extended value must not be
-                    // percent-decoded later.
-                    for &b in &piece.value {
-                        if b == b'%' {
-                            value.extend_from_slice(b"%25");
-                        } else {
-                            value.push(b);
-                        }
-                    }
-                } else {
-                    value.extend_from_slice(&piece.value);
-                }
-            }
-            let mut key = group[0].key.clone();
-            if have_extended {
-                key.push(b'*');
-            }
-            result.push((key, value));
+            continue;
         }
-        i = j;
+        let mut value = Vec::new();
+        if have_extended && !first.extended {
+            // An extended value must start with charset'language'.
+            value.extend_from_slice(b"''");
+        }
+        for piece in group {
+            if have_extended && !piece.extended {
+                // Plain pieces joined to an extended value must not be
+                // percent-decoded later.
+                for &b in &piece.value {
+                    if b == b'%' {
+                        value.extend_from_slice(b"%25");
+                    } else {
+                        value.push(b);
+                    }
+                }
+            } else {
+                value.extend_from_slice(&piece.value);
+            }
+        }
+        let mut key = first.key.clone();
+        if have_extended {
+            key.push(b'*');
+        }
+        result.push((key, value));
     }
     result
 }
