@@ -4,11 +4,18 @@
 //! `index`. `imap` is pure (message bytes in, IMAP strings out) and so is the
 //! merge at the heart of `reconstruct`.
 
+pub mod cli;
+pub mod commands;
 pub mod db;
 pub mod error;
 pub mod faults;
 pub mod imap;
 pub mod index;
 pub mod message;
+pub mod ops;
+pub mod output;
+pub mod prompt;
+pub mod reconstruct;
+pub mod sample;
 pub mod store;
 pub mod uidset;

@@ -113,10 +113,10 @@ pub fn list(path: &Path, prefix: Option<&str>) -> Result<Vec<Entry>> {
         };
         for item in iter {
             let (k, v) = item.map_err(|e| damaged(path, W, e))?;
-            if let Some(p) = prefix {
-                if !k.value().starts_with(p) {
-                    break;
-                }
+            if let Some(p) = prefix
+                && !k.value().starts_with(p)
+            {
+                break;
             }
             out.push(Entry::new(k.value(), &decode(path, k.value(), v.value())?));
         }

@@ -164,6 +164,21 @@ impl Index {
         .map_err(|e| corrupt(p, e))?
     }
 
+    /// The header alone: what a delivery needs, without reading every record.
+    pub fn header(&self) -> Result<Header> {
+        let p = &self.path;
+        guard(p, || -> Result<Header> {
+            let txn = self.db.begin_read().map_err(|e| corrupt(p, e))?;
+            let t = txn.open_table(HEADER_TABLE).map_err(|e| corrupt(p, e))?;
+            let raw = t
+                .get(HEADER_KEY)
+                .map_err(|e| corrupt(p, e))?
+                .ok_or_else(|| Error::db(p, "index has no header", REMEDY))?;
+            decode_header(p, raw.value())
+        })
+        .map_err(|e| corrupt(p, e))?
+    }
+
     pub fn cache(&self, uid: u32) -> Result<Option<CacheEntry>> {
         let p = &self.path;
         guard(p, || -> Result<Option<CacheEntry>> {
@@ -205,24 +220,56 @@ impl Index {
     }
 }
 
-/// Reads an index without taking write access (dump, dry runs). Never repairs.
-pub fn load_read_only(path: &Path) -> Result<(State, redb::ReadOnlyDatabase)> {
-    let db = guard_res(path, || Database::builder().open_read_only(path))
-        .map_err(|e| open_error(path, e))?;
+/// A read-only view of an index.
+pub enum ReadHandle {
+    Direct(redb::ReadOnlyDatabase),
+    /// The file needed crash recovery, which a read-only open cannot do: a private
+    /// copy was recovered instead, so a reader (or a dry run) changes nothing.
+    Recovered(Database, tempfile::TempDir),
+}
+
+impl ReadHandle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            ReadHandle::Direct(db) => db.begin_read(),
+            ReadHandle::Recovered(db, _) => db.begin_read(),
+        }
+    }
+}
+
+/// Reads an index without taking write access (dump, dry runs). Never writes it.
+pub fn load_read_only(path: &Path) -> Result<(State, ReadHandle)> {
+    let handle = match guard_res(path, || Database::builder().open_read_only(path)) {
+        Ok(db) => ReadHandle::Direct(db),
+        Err(e) if e.contains("repair") => recovered_copy(path)?,
+        Err(e) => return Err(open_error(path, e)),
+    };
     let state = guard(path, || -> Result<State> {
-        let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
+        let txn = handle.begin_read().map_err(|e| corrupt(path, e))?;
         load_state(path, &txn)
     })
     .map_err(|e| corrupt(path, e))??;
-    Ok((state, db))
+    Ok((state, handle))
 }
 
+fn recovered_copy(path: &Path) -> Result<ReadHandle> {
+    let tmp = tempfile::tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), "create temporary directory", e))?;
+    let copy = tmp.path().join(INDEX_FILE_COPY);
+    std::fs::copy(path, &copy).map_err(|e| Error::io(path, "copy for recovery", e))?;
+    let db = guard_res(&copy, || {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(&copy)
+    })
+    .map_err(|e| open_error(path, e))?;
+    Ok(ReadHandle::Recovered(db, tmp))
+}
+
+const INDEX_FILE_COPY: &str = "index-copy.redb";
+
 /// Reads a cache entry through a read-only handle.
-pub fn cache_read_only(
-    db: &redb::ReadOnlyDatabase,
-    path: &Path,
-    uid: u32,
-) -> Result<Option<CacheEntry>> {
+pub fn cache_read_only(db: &ReadHandle, path: &Path, uid: u32) -> Result<Option<CacheEntry>> {
     guard(path, || -> Result<Option<CacheEntry>> {
         let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
         let table = txn.open_table(CACHE_TABLE).map_err(|e| corrupt(path, e))?;
@@ -432,8 +479,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("msgstore.index");
         let idx = Index::create(&path, new_header(77, 1, 0)).unwrap();
-        let mut r = Record::default();
-        r.uid = 1.into();
+        let r = Record {
+            uid: 1.into(),
+            ..Record::default()
+        };
         idx.write(|w| {
             let mut h = new_header(77, 2, 1);
             h.exists = 1.into();

@@ -1,13 +1,16 @@
 //! The mailbox lock and the mailbox-list lock.
 //!
 //! A mailbox lock is an advisory `flock` on `msgstore.lock` in the mailbox directory:
-//! - shared: the mailbox is open for reading (`dump`, and an IMAP session that has it
-//!   selected, in a future server);
-//! - exclusive: somebody writes the index (`deliver`, `flags`, `expunge`, for the few
+//! - shared: the mailbox is open for reading (`dump`; and, in a future IMAP server,
+//!   every session that has the mailbox selected, for as long as it is selected);
+//! - exclusive: somebody writes the index (`deliver`, `flags`, `expunge`, for the
 //!   milliseconds they commit) or rebuilds it (`reconstruct`, for the whole rebuild).
-//! An IMAP server's sessions would take the shared lock while a mailbox is selected
-//! and upgrade briefly to write, so `reconstruct` finds them and reports the mailbox
-//! in use. The kernel drops a lock when its holder dies, so a crash never leaves one.
+//!
+//! So `reconstruct` finds a selected mailbox busy and says so, as the manual demands.
+//! A server writes through its own process's index handle, under its own in-process
+//! lock; an outside writer waits for the sessions (`MSGSTORE_LOCK_TIMEOUT`), so
+//! deliveries to open mailboxes should go through the server. The kernel drops a lock
+//! when its holder dies, so a crash never leaves one behind.
 //!
 //! The mailbox-list lock is the same on the store directory itself: `reconstruct -m`
 //! holds it exclusively while it rebuilds; create, delete and rename take it

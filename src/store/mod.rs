@@ -109,15 +109,15 @@ pub fn message_file_name(uid: u32) -> String {
 
 /// Classifies a directory entry of a mailbox directory by name.
 pub fn classify(name: &str) -> Entry {
-    if let Some(digits) = name.strip_suffix('.') {
-        if let Some(uid) = parse_uid(digits) {
-            return Entry::Message(uid);
-        }
+    if let Some(digits) = name.strip_suffix('.')
+        && let Some(uid) = parse_uid(digits)
+    {
+        return Entry::Message(uid);
     }
-    if let Some(digits) = name.strip_suffix(".BAD") {
-        if let Some(uid) = parse_uid(digits) {
-            return Entry::Bad(uid);
-        }
+    if let Some(digits) = name.strip_suffix(".BAD")
+        && let Some(uid) = parse_uid(digits)
+    {
+        return Entry::Bad(uid);
     }
     match name {
         INDEX_FILE => return Entry::Index,

@@ -1,0 +1,212 @@
+//! The command line, as clap definitions only. The same definitions parse the
+//! arguments of `msgstore` and each line typed at the `msgstore> ` prompt.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "msgstore",
+    version,
+    about = "A mail message store for IMAP, and the tool that keeps it healthy",
+    after_help = "With no COMMAND, msgstore opens the `msgstore> ` prompt (or runs the commands on standard input when it is not a terminal).\n\nExample:\n  msgstore --store /srv/mail init\n  msgstore --store /srv/mail user add joe\n  msgstore --store /srv/mail reconstruct -r"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The store directory [default: $MSGSTORE_ROOT, else /var/lib/msgstore]
+    #[arg(long, global = true, value_name = "DIR", env = "MSGSTORE_ROOT")]
+    pub store: Option<PathBuf>,
+    /// Print one JSON document per command
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors and results that were asked for
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new, empty store
+    #[command(after_help = "Example:\n  msgstore --store /srv/mail init")]
+    Init,
+    /// Add, list or delete users
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Create, list, delete or rename mailboxes
+    #[command(subcommand)]
+    Mailbox(MailboxCmd),
+    /// Deliver messages from files (or one from standard input); prints the new UIDs
+    #[command(
+        after_help = "Example:\n  msgstore deliver joe message.eml\n  msgstore deliver \"joe/my stuff\" < message.eml"
+    )]
+    Deliver {
+        /// Mailbox name (`joe` means `Other Users/joe`)
+        mailbox: String,
+        /// Message files; standard input if none
+        files: Vec<PathBuf>,
+    },
+    /// Add or remove flags (\Seen \Answered \Flagged \Deleted \Draft, or keywords)
+    #[command(
+        after_help = "Example:\n  msgstore flags joe 1:4,7 --add '\\Seen' --add '$Important' --remove '\\Flagged'"
+    )]
+    Flags {
+        mailbox: String,
+        /// UIDs, like 1:4,7,9:*
+        uidset: String,
+        #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
+        add: Vec<String>,
+        #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
+        remove: Vec<String>,
+    },
+    /// Remove messages flagged \Deleted, or the given UIDs
+    #[command(after_help = "Example:\n  msgstore expunge joe\n  msgstore expunge joe 3:5")]
+    Expunge {
+        mailbox: String,
+        uidset: Option<String>,
+    },
+    /// Rebuild mailbox indexes from their message files (-r: and below; -m: the mailbox list)
+    #[command(
+        after_help = "Examples:\n  msgstore reconstruct joe \"joe/my stuff\"\n  msgstore reconstruct -r            # every mailbox\n  msgstore reconstruct -m            # the mailbox list\n  msgstore reconstruct -r -n joe     # what would change, changing nothing"
+    )]
+    Reconstruct(ReconstructArgs),
+    /// Rebuild the user database from the directories under users/
+    #[command(
+        name = "x-build-user-db",
+        after_help = "Example:\n  msgstore x-build-user-db -n\n  msgstore x-build-user-db"
+    )]
+    XBuildUserDb {
+        /// Dry run: report what would change, change nothing
+        #[arg(short = 'n', long = "dry-run")]
+        dry_run: bool,
+    },
+    /// Show a mailbox's index and cache
+    #[command(
+        after_help = "Example:\n  msgstore dump joe\n  msgstore --json dump \"Public Folders/news\""
+    )]
+    Dump { mailbox: String },
+    /// Build a sample store, damage it, repair it, and show that nothing was lost
+    #[command(after_help = "Example:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store")]
+    Demo {
+        /// Where to build the sample store [default: a new directory under the system temp dir]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Messages to generate
+        #[arg(long, default_value_t = 200)]
+        messages: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add users, each with an INBOX
+    #[command(after_help = "Example:\n  msgstore user add joe ann")]
+    Add {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List users
+    #[command(after_help = "Example:\n  msgstore user list")]
+    List,
+    /// Delete a user with all their mailboxes and mail
+    #[command(after_help = "Example:\n  msgstore user delete joe")]
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCmd {
+    /// Create a mailbox (and any missing parents)
+    #[command(
+        after_help = "Example:\n  msgstore mailbox create \"joe/my stuff\"\n  msgstore mailbox create \"Public Folders/news\""
+    )]
+    Create { name: String },
+    /// List mailboxes, optionally those whose name starts with PREFIX
+    #[command(after_help = "Example:\n  msgstore mailbox list\n  msgstore mailbox list joe")]
+    List { prefix: Option<String> },
+    /// Delete a mailbox and its messages (it must have no child mailboxes)
+    #[command(after_help = "Example:\n  msgstore mailbox delete joe/old")]
+    Delete { name: String },
+    /// Rename a mailbox; its children move with it and UIDVALIDITY is kept
+    #[command(after_help = "Example:\n  msgstore mailbox rename joe/old joe/archive/2025")]
+    Rename { old: String, new: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconstructArgs {
+    /// Also every mailbox below the named ones; with no name, every mailbox
+    #[arg(short = 'r', long = "recurse")]
+    pub recurse: bool,
+    /// Rebuild the mailbox list from the user database and the directory tree
+    #[arg(short = 'm', long = "mailbox-list")]
+    pub mailbox_list: bool,
+    /// Dry run: report what would change, change nothing
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Re-parse every message, even those whose content hash matches
+    #[arg(long, conflicts_with = "quick")]
+    pub full: bool,
+    /// Trust size, mtime and inode of files that match their record; read nothing
+    #[arg(long)]
+    pub quick: bool,
+    /// Wait for a busy mailbox instead of skipping it
+    #[arg(long)]
+    pub wait: bool,
+    pub mailboxes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(c: &clap::Command) {
+            if c.get_subcommands().next().is_none() && c.get_name() != "help" {
+                let h = c
+                    .get_after_help()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                assert!(h.contains("Example"), "{} has no example", c.get_name());
+            }
+            for s in c.get_subcommands() {
+                walk(s);
+            }
+        }
+        walk(&Cli::command());
+    }
+
+    #[test]
+    fn reconstruct_flag_spellings() {
+        let c = Cli::try_parse_from(["msgstore", "reconstruct", "-rmn", "--wait", "joe"]).unwrap();
+        let Some(Command::Reconstruct(a)) = c.command else {
+            panic!("not reconstruct")
+        };
+        assert!(a.recurse && a.mailbox_list && a.dry_run && a.wait && !a.full);
+        let c = Cli::try_parse_from([
+            "msgstore",
+            "reconstruct",
+            "--recurse",
+            "--mailbox-list",
+            "--dry-run",
+            "--full",
+        ])
+        .unwrap();
+        let Some(Command::Reconstruct(a)) = c.command else {
+            panic!("not reconstruct")
+        };
+        assert!(a.recurse && a.mailbox_list && a.dry_run && a.full);
+        assert!(Cli::try_parse_from(["msgstore", "reconstruct", "--full", "--quick"]).is_err());
+    }
+}

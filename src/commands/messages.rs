@@ -1,0 +1,136 @@
+//! deliver, flags, expunge and dump.
+
+use super::{Ctx, OK, PARTIAL};
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::ops::deliver::Input;
+use std::fmt::Write;
+use std::io::Read;
+use std::path::PathBuf;
+
+pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut inputs = Vec::new();
+    let mut unreadable = Vec::new();
+    if files.is_empty() {
+        if ctx.interactive {
+            return Err(Error::Usage(
+                "at the prompt or in a script, deliver needs FILE arguments".into(),
+            ));
+        }
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("<stdin>", "read", e))?;
+        inputs.push(Input {
+            label: "<stdin>".into(),
+            bytes,
+        });
+    }
+    for f in files {
+        match std::fs::read(&f) {
+            Ok(bytes) => inputs.push(Input {
+                label: f.display().to_string(),
+                bytes,
+            }),
+            Err(e) => unreadable.push(ops::deliver::Delivered {
+                source: f.display().to_string(),
+                uid: None,
+                error: Some(Error::io(&f, "read", e).to_string()),
+            }),
+        }
+    }
+    let (name, mut results) = ops::deliver::deliver(&store, mailbox, inputs)?;
+    results.extend(unreadable);
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    for r in &results {
+        if let Some(e) = &r.error {
+            eprintln!("msgstore: {e}");
+        }
+    }
+    let delivered = results.len() - failed;
+    ctx.printer.result(
+        &serde_json::json!({ "mailbox": name, "delivered": delivered, "failed": failed, "messages": results }),
+        |s| {
+            for r in &results {
+                if let Some(uid) = r.uid {
+                    let _ = writeln!(s, "{uid}");
+                }
+            }
+        },
+    );
+    Ok(if failed > 0 { PARTIAL } else { OK })
+}
+
+pub fn flags(
+    ctx: &Ctx,
+    mailbox: &str,
+    set: &str,
+    add: &[String],
+    remove: &[String],
+) -> Result<i32> {
+    let store = ctx.store()?;
+    let (name, changed) = ops::flags::store_flags(&store, mailbox, set, add, remove)?;
+    ctx.printer.result(
+        &serde_json::json!({ "mailbox": name, "changed": changed }),
+        |s| {
+            for c in &changed {
+                let _ = writeln!(s, "{} ({}) modseq {}", c.uid, c.flags.join(" "), c.modseq);
+            }
+            if changed.is_empty() && !ctx.printer.quiet {
+                let _ = writeln!(s, "no message changed");
+            }
+        },
+    );
+    Ok(OK)
+}
+
+pub fn expunge(ctx: &Ctx, mailbox: &str, set: Option<&str>) -> Result<i32> {
+    let store = ctx.store()?;
+    let (name, gone) = ops::expunge::expunge(&store, mailbox, set)?;
+    ctx.printer.result(
+        &serde_json::json!({ "mailbox": name, "expunged": gone }),
+        |s| {
+            let list: Vec<String> = gone.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                s,
+                "expunged {} message(s){}{}",
+                gone.len(),
+                if gone.is_empty() { "" } else { ": " },
+                list.join(" ")
+            );
+        },
+    );
+    Ok(OK)
+}
+
+pub fn dump(ctx: &Ctx, mailbox: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let d = ops::dump::dump(&store, mailbox)?;
+    ctx.printer.result(&d, |s| {
+        let _ = writeln!(s, "mailbox {}", d.mailbox);
+        let _ = writeln!(
+            s,
+            "uidvalidity {}  uidnext {}  highestmodseq {}  messages {}",
+            d.uidvalidity,
+            d.uidnext,
+            d.highestmodseq,
+            d.messages.len()
+        );
+        for m in &d.messages {
+            let _ = writeln!(
+                s,
+                "\nuid {}  flags ({})  internaldate \"{}\"  size {}\n  guid {}\n  envelope {}\n  bodystructure {}\n  body {}",
+                m.uid,
+                m.flags.join(" "),
+                m.internaldate,
+                m.size,
+                m.guid,
+                m.strings.envelope,
+                m.strings.bodystructure,
+                m.strings.body
+            );
+        }
+    });
+    Ok(OK)
+}

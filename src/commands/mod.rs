@@ -1,0 +1,77 @@
+//! Runs one parsed command: opens the store, calls the operation, prints the
+//! outcome. Returns the exit status: 0 done, 1 done but something failed, 2 usage
+//! or store error.
+
+mod admin;
+mod demo;
+mod messages;
+mod reconstruct;
+
+use crate::cli::{Command, Global};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+use crate::store::{DEFAULT_ROOT, Store};
+use std::path::PathBuf;
+
+pub const OK: i32 = 0;
+pub const PARTIAL: i32 = 1;
+pub const FAILED: i32 = 2;
+
+/// Where the command runs; `interactive` is true at the prompt and in scripts,
+/// where standard input is not a message.
+pub struct Ctx {
+    pub printer: Printer,
+    pub root: PathBuf,
+    pub interactive: bool,
+}
+
+impl Ctx {
+    pub fn new(global: &Global, interactive: bool) -> Ctx {
+        Ctx {
+            printer: Printer {
+                json: global.json,
+                quiet: global.quiet,
+            },
+            root: global
+                .store
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+            interactive,
+        }
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Store::open(&self.root)
+    }
+
+    /// Prints an error and gives its exit status.
+    pub fn fail(&self, e: &Error) -> i32 {
+        self.printer.error(&e.to_string());
+        if e.is_store_error() || !matches!(e, Error::MailboxBusy(_) | Error::Refused { .. }) {
+            FAILED
+        } else {
+            PARTIAL
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, cmd: Command) -> i32 {
+    let r = match cmd {
+        Command::Init => admin::init(ctx),
+        Command::User(u) => admin::user(ctx, u),
+        Command::Mailbox(m) => admin::mailbox(ctx, m),
+        Command::Deliver { mailbox, files } => messages::deliver(ctx, &mailbox, files),
+        Command::Flags {
+            mailbox,
+            uidset,
+            add,
+            remove,
+        } => messages::flags(ctx, &mailbox, &uidset, &add, &remove),
+        Command::Expunge { mailbox, uidset } => messages::expunge(ctx, &mailbox, uidset.as_deref()),
+        Command::Dump { mailbox } => messages::dump(ctx, &mailbox),
+        Command::Reconstruct(a) => reconstruct::reconstruct(ctx, a),
+        Command::XBuildUserDb { dry_run } => reconstruct::build_user_db(ctx, dry_run),
+        Command::Demo { dir, messages } => demo::demo(ctx, dir, messages),
+    };
+    r.unwrap_or_else(|e| ctx.fail(&e))
+}

@@ -1,0 +1,426 @@
+//! The merge of what survives (old index, mailbox-list mirror) with what the files
+//! say, following DESIGN.md's rules. Pure: no I/O, so every rule has a unit test.
+
+use super::scan::{FileState, Parsed};
+use crate::index::CacheEntry;
+use crate::index::State;
+use crate::index::record::Record;
+
+/// A message file as scanned.
+pub struct Scanned {
+    pub uid: u32,
+    pub state: FileState,
+    pub identity: Identity,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity {
+    pub len: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+}
+
+/// Where a new record's cache entry comes from.
+#[derive(Debug)]
+pub enum CacheFrom {
+    /// The old index's entry for this UID, unchanged.
+    Old,
+    New(CacheEntry),
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub record: Record,
+    pub cache: CacheFrom,
+    /// The record differs from the old index's (or there was none).
+    pub changed: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// `None`: nothing survives; a new UIDVALIDITY must be chosen.
+    pub uidvalidity: Option<u32>,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    pub records: Vec<Planned>,
+    pub kept: usize,
+    pub added: Vec<u32>,
+    /// (file UID, new UID): interrupted deliveries and changed files.
+    pub renumbered: Vec<(u32, u32)>,
+    /// UIDs whose content no longer matched their record (also in `renumbered`).
+    pub changed_content: Vec<u32>,
+    pub dropped: Vec<u32>,
+    pub reparsed: usize,
+    pub bad: Vec<u32>,
+    /// Files that could not be read: their records are kept, the files left alone.
+    pub unreadable: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the index must be written at all.
+    pub fn changes_anything(&self, old: Option<&State>) -> bool {
+        let Some(old) = old else { return true };
+        !self.added.is_empty()
+            || !self.renumbered.is_empty()
+            || !self.dropped.is_empty()
+            || self.records.iter().any(|p| p.changed)
+            || old.header.uidnext.get() != self.uidnext
+            || old.header.exists.get() as usize != self.records.len()
+    }
+}
+
+/// Applies the rules. `modseq_floor` is the HIGHESTMODSEQ to start from when no
+/// index survives (it must not go below what clients may have seen).
+pub fn merge(
+    old: Option<&State>,
+    mirror: Option<(u32, u32)>,
+    files: Vec<Scanned>,
+    modseq_floor: u64,
+    now: i64,
+) -> Plan {
+    let mut plan = Plan::default();
+    let old_uidnext = old.map(|s| s.header.uidnext.get()).unwrap_or(0);
+    let mirror_uidnext = mirror.map(|m| m.1).unwrap_or(0);
+    let max_file_uid = files.iter().map(|f| f.uid).max().unwrap_or(0);
+    let old_highest = old
+        .map(|s| s.header.highestmodseq.get())
+        .unwrap_or(modseq_floor);
+    let max_old_modseq = old
+        .map(|s| {
+            s.records
+                .values()
+                .map(|r| r.modseq.get())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    // Every change this run makes gets one modseq above anything seen before, so
+    // clients resynchronise exactly the messages that changed.
+    let modseq = old_highest.max(max_old_modseq) + 1;
+
+    plan.uidvalidity = old
+        .map(|s| s.header.uidvalidity.get())
+        .or(mirror.map(|m| m.0))
+        .filter(|&v| v != 0);
+    // New UIDs are handed out above everything a client could have seen.
+    let mut next_new = old_uidnext
+        .max(mirror_uidnext)
+        .max(max_file_uid.saturating_add(1))
+        .max(1);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut to_renumber: Vec<(u32, Box<Parsed>, Identity, Option<Record>)> = Vec::new();
+
+    for f in files {
+        let old_rec = old.and_then(|s| s.records.get(&f.uid)).copied();
+        match f.state {
+            FileState::Nul(_) => plan.bad.push(f.uid),
+            FileState::Failed(why) => {
+                plan.unreadable.push(why);
+                if let Some(r) = old_rec {
+                    seen.insert(f.uid);
+                    plan.kept += 1;
+                    plan.records.push(Planned {
+                        record: r,
+                        cache: CacheFrom::Old,
+                        changed: false,
+                    });
+                }
+            }
+            FileState::Same => {
+                let Some(mut r) = old_rec else { continue };
+                seen.insert(f.uid);
+                plan.kept += 1;
+                let before = r;
+                set_identity(&mut r, &f.identity);
+                plan.records.push(Planned {
+                    changed: r != before,
+                    record: r,
+                    cache: CacheFrom::Old,
+                });
+            }
+            FileState::Parsed(p) => {
+                plan.reparsed += 1;
+                match old_rec {
+                    Some(r) if r.guid == p.guid => {
+                        // --full: same content, fresh cache.
+                        seen.insert(f.uid);
+                        plan.kept += 1;
+                        let mut rec = r;
+                        set_identity(&mut rec, &f.identity);
+                        fill_from_parse(&mut rec, &p);
+                        plan.records.push(Planned {
+                            changed: true,
+                            record: rec,
+                            cache: CacheFrom::New(p.cache),
+                        });
+                    }
+                    Some(r) => {
+                        plan.changed_content.push(f.uid);
+                        to_renumber.push((f.uid, p, f.identity, Some(r)));
+                    }
+                    None if old.is_some() && f.uid < old_uidnext => {
+                        // An interrupted delivery: clients may have seen this UIDNEXT
+                        // and skipped the UID, so it must not appear under it now.
+                        to_renumber.push((f.uid, p, f.identity, None));
+                    }
+                    None => {
+                        plan.added.push(f.uid);
+                        let rec = new_record(f.uid, &p, &f.identity, now, modseq);
+                        plan.records.push(Planned {
+                            record: rec,
+                            cache: CacheFrom::New(p.cache),
+                            changed: true,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for (from, p, id, old_rec) in to_renumber {
+        let uid = next_new;
+        next_new = next_new.saturating_add(1);
+        plan.renumbered.push((from, uid));
+        let mut rec = new_record(uid, &p, &id, now, modseq);
+        if let Some(o) = old_rec {
+            // The file was damaged, not replaced: the user's flags and the date stay.
+            rec.system_flags = o.system_flags;
+            rec.user_flags = o.user_flags;
+            rec.internal_date = o.internal_date;
+            rec.internal_date_zone = o.internal_date_zone;
+        }
+        plan.records.push(Planned {
+            record: rec,
+            cache: CacheFrom::New(p.cache),
+            changed: true,
+        });
+    }
+    if let Some(s) = old {
+        plan.dropped = s
+            .records
+            .keys()
+            .filter(|u| !seen.contains(u))
+            .copied()
+            .collect();
+        plan.dropped.retain(|u| !plan.changed_content.contains(u));
+    }
+    plan.records.sort_by_key(|p| p.record.uid.get());
+    let max_uid = plan.records.last().map(|p| p.record.uid.get()).unwrap_or(0);
+    plan.uidnext = next_new.max(max_uid.saturating_add(1));
+    let any_change = plan.records.iter().any(|p| p.changed) || !plan.dropped.is_empty();
+    plan.highestmodseq = if any_change || old.is_none() {
+        modseq
+    } else {
+        old_highest
+    };
+    plan
+}
+
+fn set_identity(r: &mut Record, id: &Identity) {
+    r.file_size = id.len.into();
+    r.file_dev = id.dev.into();
+    r.file_ino = id.ino.into();
+    r.file_mtime_ns = id.mtime_ns.into();
+}
+
+fn fill_from_parse(r: &mut Record, p: &Parsed) {
+    r.size = (p.size.min(u64::from(u32::MAX)) as u32).into();
+    r.header_size = (p.cache.header_size.min(u64::from(u32::MAX)) as u32).into();
+    r.guid = p.guid;
+}
+
+/// A record for a message nobody knew: no flags; its internal date is the file's
+/// modification time (the closest thing to a delivery time that survives).
+fn new_record(uid: u32, p: &Parsed, id: &Identity, now: i64, modseq: u64) -> Record {
+    let date = if id.mtime_ns > 0 {
+        id.mtime_ns / 1_000_000_000
+    } else {
+        now
+    };
+    let mut r = Record {
+        uid: uid.into(),
+        internal_date: date.into(),
+        modseq: modseq.into(),
+        ..Record::default()
+    };
+    set_identity(&mut r, id);
+    fill_from_parse(&mut r, p);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::new_header;
+    use crate::index::record::flag;
+
+    fn parsed(tag: u8) -> FileState {
+        FileState::Parsed(Box::new(Parsed {
+            guid: [tag; 32],
+            size: 100,
+            cache: CacheEntry {
+                body_offset: 0,
+                header_size: 10,
+                body_size: 90,
+                envelope: vec![],
+                bodystructure: vec![],
+                body: vec![],
+            },
+        }))
+    }
+
+    fn file(uid: u32, state: FileState) -> Scanned {
+        Scanned {
+            uid,
+            state,
+            identity: Identity {
+                len: 100,
+                dev: 1,
+                ino: uid as u64,
+                mtime_ns: 5_000_000_000,
+            },
+        }
+    }
+
+    fn old(uidnext: u32, recs: &[(u32, u8, u32)]) -> State {
+        let mut s = State {
+            header: new_header(42, uidnext, 9),
+            ..State::default()
+        };
+        for &(uid, tag, flags) in recs {
+            let r = Record {
+                uid: uid.into(),
+                guid: [tag; 32],
+                system_flags: flags.into(),
+                modseq: 3.into(),
+                ..Record::default()
+            };
+            s.records.insert(uid, r);
+        }
+        s.header.exists = (recs.len() as u32).into();
+        s
+    }
+
+    #[test]
+    fn matching_files_keep_flags_and_missing_files_are_dropped() {
+        let o = old(4, &[(1, 1, flag::SEEN), (2, 2, flag::FLAGGED), (3, 3, 0)]);
+        let plan = merge(
+            Some(&o),
+            None,
+            vec![file(1, FileState::Same), file(2, FileState::Same)],
+            0,
+            0,
+        );
+        assert_eq!(plan.uidvalidity, Some(42));
+        assert_eq!(plan.kept, 2);
+        assert_eq!(plan.dropped, vec![3]);
+        assert_eq!(plan.records[0].record.system_flags.get(), flag::SEEN);
+        assert_eq!(plan.records[1].record.system_flags.get(), flag::FLAGGED);
+        assert_eq!(plan.uidnext, 4, "UIDNEXT never goes down");
+        assert!(plan.highestmodseq > 9);
+    }
+
+    #[test]
+    fn interrupted_delivery_below_uidnext_gets_a_new_uid() {
+        let o = old(6, &[(1, 1, 0)]);
+        let plan = merge(
+            Some(&o),
+            None,
+            vec![file(1, FileState::Same), file(4, parsed(4))],
+            0,
+            0,
+        );
+        assert_eq!(plan.renumbered, vec![(4, 6)]);
+        assert_eq!(plan.uidnext, 7);
+    }
+
+    #[test]
+    fn file_at_or_above_uidnext_keeps_its_uid() {
+        let o = old(3, &[(1, 1, 0)]);
+        let plan = merge(
+            Some(&o),
+            None,
+            vec![
+                file(1, FileState::Same),
+                file(3, parsed(3)),
+                file(9, parsed(9)),
+            ],
+            0,
+            0,
+        );
+        assert_eq!(plan.added, vec![3, 9]);
+        assert!(plan.renumbered.is_empty());
+        assert_eq!(plan.uidnext, 10);
+    }
+
+    #[test]
+    fn changed_content_gets_a_new_uid_and_keeps_flags() {
+        let o = old(3, &[(1, 1, flag::SEEN), (2, 2, 0)]);
+        let plan = merge(
+            Some(&o),
+            None,
+            vec![file(1, parsed(7)), file(2, FileState::Same)],
+            0,
+            0,
+        );
+        assert_eq!(plan.renumbered, vec![(1, 3)]);
+        assert_eq!(plan.changed_content, vec![1]);
+        assert!(plan.dropped.is_empty());
+        let r = plan
+            .records
+            .iter()
+            .find(|p| p.record.uid.get() == 3)
+            .unwrap();
+        assert_eq!(r.record.system_flags.get(), flag::SEEN);
+    }
+
+    #[test]
+    fn no_index_keeps_file_uids_and_the_mirror() {
+        let plan = merge(
+            None,
+            Some((77, 20)),
+            vec![file(3, parsed(3)), file(5, parsed(5))],
+            1000,
+            0,
+        );
+        assert_eq!(plan.uidvalidity, Some(77));
+        assert_eq!(plan.added, vec![3, 5]);
+        assert_eq!(plan.uidnext, 20);
+        assert!(plan.highestmodseq > 1000);
+        let plan = merge(None, None, vec![file(3, parsed(3))], 0, 0);
+        assert_eq!(plan.uidvalidity, None);
+        assert_eq!(plan.uidnext, 4);
+    }
+
+    #[test]
+    fn nul_files_are_left_out_and_unreadable_files_keep_their_records() {
+        let o = old(3, &[(1, 1, flag::SEEN), (2, 2, 0)]);
+        let plan = merge(
+            Some(&o),
+            None,
+            vec![
+                file(1, FileState::Failed("eio".into())),
+                file(2, FileState::Nul(5)),
+            ],
+            0,
+            0,
+        );
+        assert_eq!(plan.bad, vec![2]);
+        assert_eq!(plan.dropped, vec![2]);
+        assert_eq!(plan.kept, 1);
+        assert_eq!(plan.unreadable.len(), 1);
+    }
+
+    #[test]
+    fn an_intact_mailbox_changes_nothing() {
+        let o = old(3, &[(1, 1, 0), (2, 2, 0)]);
+        let mk = |uid: u32| Scanned {
+            uid,
+            state: FileState::Same,
+            identity: Identity::default(),
+        };
+        let plan = merge(Some(&o), None, vec![mk(1), mk(2)], 0, 0);
+        assert!(!plan.changes_anything(Some(&o)));
+        assert_eq!(plan.highestmodseq, 9);
+    }
+}

@@ -1,0 +1,475 @@
+//! The reconstruct engine: scan -> read (parallel) -> merge -> one write
+//! transaction -> report, one mailbox at a time under its exclusive lock, many
+//! mailboxes at once. `list` rebuilds the mailbox list (`-m`), `users` the user
+//! database (`x-build-user-db`).
+
+pub mod list;
+pub mod merge;
+pub mod report;
+pub mod scan;
+pub mod users;
+
+use crate::db::{self, Which, mailboxes};
+use crate::error::{Error, Result};
+use crate::index::{self, Index, State};
+use crate::store::fsutil::{rename_durable, sync_dir};
+use crate::store::lock::{Mode, Wait};
+use crate::store::names::{MailboxName, Root};
+use crate::store::{BAD_SUFFIX, INDEX_FILE, Store, message_file_name};
+use merge::{CacheFrom, Identity, Plan, Scanned};
+use rayon::prelude::*;
+use report::{MailboxReport, Report};
+use scan::Check;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub dry_run: bool,
+    pub check: Check,
+    pub wait: bool,
+}
+
+/// Called with the number of messages done, for progress bars.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// Which mailboxes `reconstruct [-r] NAME...` means: each name, and with `recurse`
+/// everything below it in the mailbox list or on disk; with `recurse` and no name,
+/// every mailbox. Names that do not exist are reported as failures.
+pub fn select(
+    store: &Store,
+    names: &[String],
+    recurse: bool,
+) -> Result<(Vec<MailboxName>, Vec<MailboxReport>)> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut missing = Vec::new();
+    let listed: Vec<MailboxName> = match mailboxes::list(&store.mailboxes_db(), None) {
+        Ok(l) => l
+            .iter()
+            .filter_map(|e| MailboxName::parse(&e.name).ok())
+            .collect(),
+        // A lost list is no reason to stop: the directory walk still finds them.
+        Err(_) => Vec::new(),
+    };
+    if names.is_empty() {
+        if !recurse {
+            return Err(Error::Usage(
+                "name the mailboxes to rebuild, or use -r to rebuild every mailbox".into(),
+            ));
+        }
+        for root in [Root::Users, Root::Public] {
+            walk(root, &store.root_dir(root), &mut Vec::new(), &mut found);
+        }
+        found.extend(listed.into_iter().filter(|n| store.mailbox_dir(n).is_dir()));
+        return Ok((found.into_iter().collect(), missing));
+    }
+    for n in names {
+        let name = MailboxName::parse(n)?;
+        let dir = store.mailbox_dir(&name);
+        if !dir.is_dir() {
+            missing.push(MailboxReport {
+                mailbox: name.to_string(),
+                status: "failed",
+                error: Some(Error::UnknownMailbox(name.to_string()).to_string()),
+                ..MailboxReport::default()
+            });
+            continue;
+        }
+        if recurse {
+            let mut parts = name.parts().to_vec();
+            walk(name.root(), &dir, &mut parts, &mut found);
+            found.extend(
+                listed
+                    .iter()
+                    .filter(|l| l.is_within(&name) && store.mailbox_dir(l).is_dir())
+                    .cloned(),
+            );
+        }
+        found.insert(name);
+    }
+    Ok((found.into_iter().collect(), missing))
+}
+
+/// Every mailbox directory below `dir` (and `dir` itself when it is one).
+fn walk(
+    root: Root,
+    dir: &Path,
+    parts: &mut Vec<String>,
+    out: &mut std::collections::BTreeSet<MailboxName>,
+) {
+    if !parts.is_empty()
+        && let Ok(n) = MailboxName::from_parts(root, parts.clone())
+    {
+        out.insert(n);
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for item in rd.flatten() {
+        let Ok(ft) = item.file_type() else { continue };
+        if !ft.is_dir() {
+            continue;
+        }
+        let Some(name) = item
+            .file_name()
+            .to_str()
+            .and_then(crate::store::names::decode)
+        else {
+            continue;
+        };
+        parts.push(name);
+        walk(root, &item.path(), parts, out);
+        parts.pop();
+    }
+}
+
+/// Rebuilds the given mailboxes, in parallel, and updates their mirrors in the
+/// mailbox list.
+pub fn run(store: &Store, names: &[MailboxName], opts: Options, progress: Progress<'_>) -> Report {
+    let start = Instant::now();
+    let mirrors: BTreeMap<String, (u32, u32)> = mailboxes::list(&store.mailboxes_db(), None)
+        .map(|l| {
+            l.into_iter()
+                .map(|e| (e.name, (e.uidvalidity, e.uidnext)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let list_ok =
+        store.mailboxes_db().exists() && mailboxes::list(&store.mailboxes_db(), None).is_ok();
+    let mut reports: Vec<MailboxReport> = names
+        .par_iter()
+        .map(|n| {
+            let t = Instant::now();
+            let shown = n.to_string();
+            let mut r = match rebuild(store, n, mirrors.get(&shown).copied(), opts, progress) {
+                Ok(r) => r,
+                Err(e) => MailboxReport {
+                    mailbox: shown.clone(),
+                    status: if matches!(e, Error::MailboxBusy(_)) {
+                        "busy"
+                    } else {
+                        "failed"
+                    },
+                    error: Some(e.to_string()),
+                    ..MailboxReport::default()
+                },
+            };
+            if r.status == "ok" && list_ok && !mirrors.contains_key(&shown) {
+                r.warnings.push(
+                    "not in the mailbox list; run `msgstore reconstruct -m` to add it".into(),
+                );
+            }
+            r.elapsed_ms = t.elapsed().as_millis() as u64;
+            r
+        })
+        .collect();
+    if !opts.dry_run
+        && list_ok
+        && let Err(e) = update_mirrors(store, &reports, opts)
+    {
+        for r in reports.iter_mut().filter(|r| r.status == "ok") {
+            r.warnings
+                .push(format!("mirror in the mailbox list not updated: {e}"));
+        }
+    }
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        mailboxes: reports,
+        ..Report::default()
+    };
+    report.finish(start.elapsed());
+    report
+}
+
+/// Writes each rebuilt mailbox's UIDVALIDITY and UIDNEXT into its list entry.
+fn update_mirrors(store: &Store, reports: &[MailboxReport], opts: Options) -> Result<()> {
+    let wait = if opts.wait {
+        Wait::Forever
+    } else {
+        Wait::default_for_writers()
+    };
+    let path = store.mailboxes_db();
+    let _l = crate::store::lock::lock_store(store.root(), Mode::Exclusive, wait, || {
+        Error::db(
+            &path,
+            "the mailbox list is busy",
+            "run `msgstore reconstruct -m` later to refresh the mirrors",
+        )
+    })?;
+    let dbh = db::open_rw(&path, Which::Mailboxes)?;
+    mailboxes::write(&dbh, &path, |t| {
+        for r in reports.iter().filter(|r| r.status == "ok") {
+            if let Some(mut e) = t.get(&r.mailbox)? {
+                if e.uidvalidity != r.uidvalidity || e.uidnext != r.uidnext {
+                    e.uidvalidity = r.uidvalidity;
+                    e.uidnext = r.uidnext;
+                    t.put(&e)?;
+                }
+                t.note_uidvalidity(r.uidvalidity)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The old index, if it opens and passes its checks; else why not.
+fn read_old(path: &Path, dry_run: bool) -> (Option<(State, Option<Index>)>, Option<String>) {
+    if !path.exists() {
+        return (None, None);
+    }
+    if dry_run {
+        // Read-only: a dry run must not even let redb repair the file.
+        return match index::load_read_only(path) {
+            Ok((s, _)) => (Some((s, None)), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+    }
+    match Index::open_checked(path).and_then(|i| i.load().map(|s| (s, i))) {
+        Ok((s, i)) => (Some((s, Some(i))), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+fn rebuild(
+    store: &Store,
+    name: &MailboxName,
+    mirror: Option<(u32, u32)>,
+    opts: Options,
+    progress: Progress<'_>,
+) -> Result<MailboxReport> {
+    let dir = store.mailbox_dir(name);
+    let shown = name.to_string();
+    let wait = if opts.wait { Wait::Forever } else { Wait::No };
+    let _lock = crate::ops::lock_mailbox(store, name, Mode::Exclusive, wait, !opts.dry_run)?;
+    let mut rep = MailboxReport {
+        mailbox: shown.clone(),
+        status: "ok",
+        ..MailboxReport::default()
+    };
+
+    let index_path = dir.join(INDEX_FILE);
+    let (old, damage) = read_old(&index_path, opts.dry_run);
+    if let Some(why) = &damage {
+        rep.warnings.push(format!(
+            "index unreadable, rebuilt from the message files: {why}"
+        ));
+    }
+    let (old_state, old_index) = match old {
+        Some((s, i)) => (Some(s), i),
+        None => (None, None),
+    };
+
+    let listing = scan::list_dir(&dir)?;
+    rep.unknown_files = listing.unknown.clone();
+    let check = opts.check;
+    let files: Vec<Scanned> = listing
+        .messages
+        .par_iter()
+        .map_init(Vec::new, |buf, (uid, path, meta)| {
+            let old_rec = old_state.as_ref().and_then(|s| s.records.get(uid));
+            let state = scan::read_message(path, meta, old_rec, check, buf);
+            progress(1);
+            Scanned {
+                uid: *uid,
+                state,
+                identity: Identity {
+                    len: meta.len(),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    mtime_ns: scan::mtime_ns(meta),
+                },
+            }
+        })
+        .collect();
+    rep.bytes_read = match check {
+        Check::Quick => 0,
+        _ => listing.messages.iter().map(|m| m.2.len()).sum(),
+    };
+
+    // With no index, HIGHESTMODSEQ restarts from a clock-based floor so that it
+    // stays above any value clients saw from the lost index.
+    let floor = (db::now_unix().max(0) as u64).saturating_mul(1000);
+    let plan = merge::merge(old_state.as_ref(), mirror, files, floor, db::now_unix());
+    let uidvalidity = match plan.uidvalidity {
+        Some(v) => v,
+        None => {
+            rep.uidvalidity_changed = true;
+            rep.warnings.push("no UIDVALIDITY survived (no index, no mailbox-list entry): a new one was chosen; clients must resynchronise this mailbox".into());
+            new_uidvalidity(store, opts.dry_run)
+        }
+    };
+    fill_report(&mut rep, &plan, &listing, uidvalidity);
+    let must_write = damage.is_some()
+        || plan.changes_anything(old_state.as_ref())
+        || !listing.temp.is_empty()
+        || !plan.bad.is_empty();
+    rep.rewritten = must_write;
+    if opts.dry_run || !must_write {
+        return Ok(rep);
+    }
+
+    // On disk, in the order that keeps every step recoverable: set aside, rename,
+    // remove temporaries, sync; then the one transaction; the mirror comes last.
+    rep.bad.clear();
+    for uid in &plan.bad {
+        let from = dir.join(message_file_name(*uid));
+        let to = unique(&dir, &format!("{}{BAD_SUFFIX}", message_file_name(*uid)));
+        std::fs::rename(&from, dir.join(&to)).map_err(|e| Error::io(&from, "rename to .BAD", e))?;
+        rep.bad.push(to);
+    }
+    for (from, to) in &plan.renumbered {
+        let f = dir.join(message_file_name(*from));
+        let t = dir.join(message_file_name(*to));
+        std::fs::rename(&f, &t).map_err(|e| Error::io(&f, "rename to its new UID", e))?;
+    }
+    for t in &listing.temp {
+        match std::fs::remove_file(t) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(t, "remove stale temporary file", e)),
+        }
+    }
+    if damage.is_some() {
+        let aside = unique(&dir, &format!("{INDEX_FILE}.corrupt-{}", utc_stamp()));
+        rename_durable(&index_path, &dir.join(&aside))?;
+        rep.moved_aside = Some(aside);
+    }
+    sync_dir(&dir)?;
+    crate::faults::point("reconstruct-before-commit");
+    let header_of = |plan: &Plan| {
+        let mut h = index::new_header(uidvalidity, plan.uidnext, plan.highestmodseq);
+        h.exists = (plan.records.len() as u32).into();
+        h.total_size = plan
+            .records
+            .iter()
+            .map(|p| u64::from(p.record.size.get()))
+            .sum::<u64>()
+            .into();
+        h.last_reconstruct = db::now_unix().into();
+        h
+    };
+    match (old_index, &old_state) {
+        (Some(idx), Some(old)) => {
+            // One transaction on the surviving index: readers see old or new.
+            idx.write(|w| {
+                for uid in &plan.dropped {
+                    w.remove(*uid)?;
+                }
+                for (from, _) in &plan.renumbered {
+                    w.remove(*from)?;
+                }
+                for p in plan.records.iter().filter(|p| p.changed) {
+                    w.put_record(&p.record)?;
+                    if let CacheFrom::New(c) = &p.cache {
+                        w.put_cache(p.record.uid.get(), c)?;
+                    }
+                }
+                w.set_user_flags(&old.user_flags)?;
+                w.set_header(&header_of(&plan))
+            })?;
+        }
+        _ => {
+            // A new index is built under a temporary name and renamed into place, so
+            // a crash leaves either no index or a complete one.
+            let tmp = dir.join(format!(
+                "{}index.{}",
+                crate::store::TMP_PREFIX,
+                std::process::id()
+            ));
+            let _ = std::fs::remove_file(&tmp);
+            let idx = Index::create(&tmp, header_of(&plan))?;
+            idx.write(|w| {
+                for p in &plan.records {
+                    w.put_record(&p.record)?;
+                    if let CacheFrom::New(c) = &p.cache {
+                        w.put_cache(p.record.uid.get(), c)?;
+                    }
+                }
+                w.set_header(&header_of(&plan))
+            })?;
+            drop(idx);
+            rename_durable(&tmp, &index_path)?;
+        }
+    }
+    Ok(rep)
+}
+
+fn fill_report(rep: &mut MailboxReport, plan: &Plan, listing: &scan::Listing, uidvalidity: u32) {
+    rep.uidvalidity = uidvalidity;
+    rep.uidnext = plan.uidnext;
+    rep.highestmodseq = plan.highestmodseq;
+    rep.messages = plan.records.len();
+    rep.kept = plan.kept;
+    rep.added = plan.added.clone();
+    rep.renumbered = plan.renumbered.iter().map(|&(a, b)| [a, b]).collect();
+    rep.changed_content = plan.changed_content.clone();
+    rep.dropped = plan.dropped.clone();
+    rep.reparsed = plan.reparsed;
+    rep.bad = plan
+        .bad
+        .iter()
+        .map(|u| format!("{}{BAD_SUFFIX}", message_file_name(*u)))
+        .collect();
+    rep.temp_removed = listing
+        .temp
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    for why in &plan.unreadable {
+        rep.warnings.push(format!(
+            "cannot read {why}; its record is kept and the file left alone"
+        ));
+        rep.status = "failed";
+    }
+    if !listing.bad.is_empty() {
+        rep.warnings.push(format!(
+            "set aside earlier (contain NUL bytes): {}",
+            listing.bad.join(" ")
+        ));
+    }
+    for u in &listing.unknown {
+        rep.warnings.push(format!("unknown file left alone: {u}"));
+    }
+}
+
+/// A UIDVALIDITY for a mailbox nothing survives of: from the mailbox list's
+/// counter when it can be written, else from the clock.
+fn new_uidvalidity(store: &Store, dry_run: bool) -> u32 {
+    if !dry_run {
+        let path = store.mailboxes_db();
+        if let Ok(dbh) = db::open_rw(&path, Which::Mailboxes)
+            && let Ok(v) = mailboxes::write(&dbh, &path, |t| t.new_uidvalidity())
+        {
+            return v;
+        }
+    }
+    db::now_unix().clamp(1, i64::from(u32::MAX)) as u32
+}
+
+/// `name`, or `name.2`, `name.3`... whichever does not exist yet in `dir`.
+fn unique(dir: &Path, name: &str) -> String {
+    if !dir.join(name).exists() {
+        return name.to_owned();
+    }
+    (2..)
+        .map(|i| format!("{name}.{i}"))
+        .find(|n| !dir.join(n).exists())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// `20261128T101500Z`, for names of files set aside.
+pub fn utc_stamp() -> String {
+    let s = db::now_unix();
+    let days = s.div_euclid(86_400);
+    let rem = s.rem_euclid(86_400);
+    let (y, m, dd) = crate::message::civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{dd:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
