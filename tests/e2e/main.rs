@@ -1,0 +1,6 @@
+//! End-to-end tests: each drives the real `msgstore` binary on a store in a
+//! temporary directory. One test binary (faster to build and link than many).
+
+mod commands;
+mod damage;
+mod util;
