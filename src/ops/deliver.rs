@@ -51,12 +51,6 @@ pub fn prepare(label: &str, raw: &[u8]) -> Result<Prepared> {
             ),
         });
     }
-    if raw.is_empty() {
-        return Err(Error::Refused {
-            what: label.to_owned(),
-            why: "it is empty".into(),
-        });
-    }
     let bytes = message::to_crlf(raw).into_owned();
     if bytes.len() > MAX_MESSAGE_SIZE {
         return Err(Error::Refused {

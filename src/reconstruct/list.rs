@@ -195,20 +195,25 @@ pub fn run(store: &Store, dry_run: bool, wait: bool) -> Result<ListReport> {
     if dry_run {
         if problem.is_some() && path.exists() {
             rep.moved_aside = Some(format!(
-                "{}.corrupt-<time> (would be)",
-                crate::store::MAILBOXES_DB
+                "{}{}<time>",
+                crate::store::MAILBOXES_DB,
+                crate::store::SET_ASIDE_INFIX
             ));
         }
         return Ok(rep);
     }
     if problem.is_some() && path.exists() {
-        let aside = store.root().join(format!(
-            "{}.corrupt-{}",
-            crate::store::MAILBOXES_DB,
-            utc_stamp()
-        ));
-        rename_durable(&path, &aside)?;
-        rep.moved_aside = aside.file_name().map(|n| n.to_string_lossy().into_owned());
+        let aside = super::unique(
+            store.root(),
+            &format!(
+                "{}{}{}",
+                crate::store::MAILBOXES_DB,
+                crate::store::SET_ASIDE_INFIX,
+                utc_stamp()
+            ),
+        );
+        rename_durable(&path, &store.root().join(&aside))?;
+        rep.moved_aside = Some(aside);
     }
     let write_all = |dbh: &redb::Database| {
         mailboxes::write(dbh, &path, |t| {

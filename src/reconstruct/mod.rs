@@ -332,7 +332,14 @@ fn rebuild(
         }
     }
     if damage.is_some() {
-        let aside = unique(&dir, &format!("{INDEX_FILE}.corrupt-{}", utc_stamp()));
+        let aside = unique(
+            &dir,
+            &format!(
+                "{INDEX_FILE}{}{}",
+                crate::store::SET_ASIDE_INFIX,
+                utc_stamp()
+            ),
+        );
         rename_durable(&index_path, &dir.join(&aside))?;
         rep.moved_aside = Some(aside);
     }
@@ -450,7 +457,7 @@ fn new_uidvalidity(store: &Store, dry_run: bool) -> u32 {
 }
 
 /// `name`, or `name.2`, `name.3`... whichever does not exist yet in `dir`.
-fn unique(dir: &Path, name: &str) -> String {
+pub fn unique(dir: &Path, name: &str) -> String {
     if !dir.join(name).exists() {
         return name.to_owned();
     }

@@ -90,20 +90,25 @@ pub fn run(store: &Store, dry_run: bool) -> Result<UserDbReport> {
     if dry_run {
         if problem.is_some() && path.exists() {
             rep.moved_aside = Some(format!(
-                "{}.corrupt-<time> (would be)",
-                crate::store::USERS_DB
+                "{}{}<time>",
+                crate::store::USERS_DB,
+                crate::store::SET_ASIDE_INFIX
             ));
         }
         return Ok(rep);
     }
     if problem.is_some() && path.exists() {
-        let aside = store.root().join(format!(
-            "{}.corrupt-{}",
-            crate::store::USERS_DB,
-            utc_stamp()
-        ));
-        rename_durable(&path, &aside)?;
-        rep.moved_aside = aside.file_name().map(|n| n.to_string_lossy().into_owned());
+        let aside = super::unique(
+            store.root(),
+            &format!(
+                "{}{}{}",
+                crate::store::USERS_DB,
+                crate::store::SET_ASIDE_INFIX,
+                utc_stamp()
+            ),
+        );
+        rename_durable(&path, &store.root().join(&aside))?;
+        rep.moved_aside = Some(aside);
     }
     if path.exists() {
         let dbh = db::open_rw(&path, Which::Users)?;
