@@ -35,6 +35,9 @@ const MAX_BOUNDARY_LEN: usize = 80;
 /// What the part's body is, as far as MIME structure goes.
 pub(crate) enum Kind {
     Leaf,
+    /// Claims to be a container but cannot be parsed as one (a multipart without
+    /// subtype): reported as application/octet-stream rather than guessed at.
+    Opaque,
     Message,
     /// `boundary` is None when the parameter is missing: the body is then opaque.
     Multipart {
@@ -101,7 +104,10 @@ impl Content {
         if ct.ty.eq_ignore_ascii_case(b"message") && ct.subtype.eq_ignore_ascii_case(b"rfc822") {
             return Kind::Message;
         }
-        if ct.ty.eq_ignore_ascii_case(b"multipart") && !ct.subtype.is_empty() {
+        if ct.ty.eq_ignore_ascii_case(b"multipart") && ct.subtype.is_empty() {
+            return Kind::Opaque;
+        }
+        if ct.ty.eq_ignore_ascii_case(b"multipart") {
             let boundary = ct
                 .params
                 .iter()

@@ -110,7 +110,8 @@ impl Boundaries {
 
 pub(crate) enum Body {
     Leaf,
-    /// message/rfc822 or multipart nested too deep to descend into.
+    /// message/rfc822 or multipart nested too deep to descend into, or a
+    /// multipart without subtype: shown as application/octet-stream.
     Truncated,
     /// No children: the boundary was missing or never found.
     Multipart(Vec<Part>),
@@ -196,6 +197,7 @@ impl PartParser<'_> {
                 };
                 let body = match kind {
                     Kind::Leaf => Body::Leaf,
+                    Kind::Opaque => Body::Truncated,
                     Kind::Multipart { boundary: None, .. } => Body::Multipart(Vec::new()),
                     Kind::Multipart { .. } if !can_nest => Body::Truncated,
                     Kind::Multipart { .. } => Body::Multipart(Vec::new()),

@@ -329,8 +329,12 @@ impl<'a> Parser<'a> {
         if self.skip_lwsp() != Step::More {
             return fail(out);
         }
-        if self.parse_mime_token(out) != Step::More || out.len() == orig {
-            return fail(out);
+        match self.parse_mime_token(out) {
+            Step::More if out.len() > orig => {}
+            // A lone type ("text", "image") is kept: it still says what the body
+            // is, as Dovecot reports it ("text" "" with a line count).
+            Step::End if out.len() > orig => return Step::Fail,
+            _ => return fail(out),
         }
         if self.cur() != b'/' {
             return fail(out);
@@ -412,8 +416,14 @@ mod tests {
         let mut p = Parser::new(b" Text/Plain ; charset=x");
         assert_eq!(p.parse_content_type(&mut out), Step::More);
         assert_eq!(out, b"Text/Plain");
+        let mut out = Vec::new();
+        assert_eq!(
+            Parser::new(b"image ").parse_content_type(&mut out),
+            Step::Fail
+        );
+        assert_eq!(out, b"image");
         for bad in [
-            &b"text"[..],
+            &b"image; x=y"[..],
             b"text/plain>",
             b"application/pdf name=x",
             b"text/",

@@ -156,3 +156,19 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn lone_types_and_broken_content_types() {
+    assert_eq!(
+        bs(b"Content-Type: text\n\nx\n"),
+        r#"("text" "" ("charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL NIL)"#
+    );
+    assert_eq!(
+        bs(b"Content-Type: multipart\n\n--b\n"),
+        r#"("application" "octet-stream" NIL NIL NIL "7bit" 5 NIL NIL NIL NIL)"#
+    );
+    assert_eq!(
+        bs(b"Content-Type: text/plain>\n\nx\n"),
+        r#"("" "" NIL NIL NIL "7bit" 3 NIL NIL NIL NIL)"#
+    );
+}
