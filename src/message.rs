@@ -5,34 +5,24 @@ use std::borrow::Cow;
 /// Largest message `deliver` accepts: RFC822.SIZE must fit the index's 32 bits.
 pub const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
 
-/// Rewrites bare LF (and bare CR) line ends as CRLF; borrows when nothing changes.
+/// Rewrites bare LF line ends as CRLF; borrows when nothing changes. A bare CR is
+/// data, not a line end (RFC 5322 2.3, and what the IMAP cache builder assumes), so
+/// it is left as it is.
 pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    let needs = memchr::memchr2_iter(b'\r', b'\n', raw).any(|i| match raw[i] {
-        b'\n' => i == 0 || raw[i - 1] != b'\r',
-        _ => raw.get(i + 1) != Some(&b'\n'),
-    });
-    if !needs {
+    let bare_lf = |i: usize| i == 0 || raw[i - 1] != b'\r';
+    if !memchr::memchr_iter(b'\n', raw).any(bare_lf) {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                i += if raw.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            _ => {
-                let next = memchr::memchr2(b'\r', b'\n', &raw[i..]).map_or(raw.len(), |n| i + n);
-                out.extend_from_slice(&raw[i..next]);
-                i = next;
-            }
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', raw) {
+        if bare_lf(i) {
+            out.extend_from_slice(&raw[start..i]);
+            out.extend_from_slice(b"\r\n");
+            start = i + 1;
         }
     }
+    out.extend_from_slice(&raw[start..]);
     Cow::Owned(out)
 }
 
@@ -84,9 +74,9 @@ mod tests {
     #[test]
     fn crlf_normalisation() {
         assert!(matches!(to_crlf(b"a\r\nb\r\n"), Cow::Borrowed(_)));
-        assert_eq!(&*to_crlf(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(&*to_crlf(b"a\nb\r\nc\rd\n"), b"a\r\nb\r\nc\rd\r\n");
         assert_eq!(&*to_crlf(b"\n"), b"\r\n");
-        assert_eq!(&*to_crlf(b"x\r"), b"x\r\n");
+        assert!(matches!(to_crlf(b"x\r"), Cow::Borrowed(_)), "a bare CR is data");
         assert_eq!(&*to_crlf(b""), b"");
     }
 
