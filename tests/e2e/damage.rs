@@ -714,3 +714,33 @@ fn snapshot_of_rebuilt_damaged_mailboxes() {
         insta::assert_snapshot!("rebuilt_damaged_mailboxes", out);
     });
 }
+
+#[test]
+fn list_changes_wait_for_a_mailbox_list_rebuild_then_fail_clearly() {
+    let s = Store::new();
+    s.run(&["user", "add", "joe"]).ok();
+    // reconstruct -m holds the store directory's lock while it runs; hold it here.
+    let dir = std::fs::File::open(&s.root).unwrap();
+    dir.lock().unwrap();
+    for args in [
+        &["mailbox", "create", "joe/x"][..],
+        &["mailbox", "rename", "joe", "joe/y"],
+        &["user", "add", "ann"],
+    ] {
+        let r = s.run(args);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("mailbox list is being rebuilt")
+                || r.stderr.contains("INBOX cannot be renamed"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = s.run(&["reconstruct", "-m"]).code(2);
+    assert!(r.stderr.contains("in use"), "{}", r.stderr);
+    // Deliveries and mailbox rebuilds do not need the list lock.
+    s.deliver("joe", &sample(1));
+    s.run(&["reconstruct", "joe"]).ok();
+    dir.unlock().unwrap();
+    s.run(&["mailbox", "create", "joe/x"]).ok();
+}
