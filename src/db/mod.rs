@@ -177,6 +177,52 @@ fn busy_or_damaged(path: &Path, which: Which, e: String) -> Error {
     }
 }
 
+/// Writes a store-wide database anew (`x-build-user-db`, `reconstruct -m`). A
+/// damaged file is first moved aside under a name of its own (returned); with no
+/// usable file the new one is built under a temporary name and renamed in, so a
+/// crash never leaves half a database. A dry run only says what it would keep aside.
+pub fn rebuild(
+    root: &Path,
+    which: Which,
+    damaged: bool,
+    dry_run: bool,
+    write: impl FnOnce(&Database, &Path) -> Result<()>,
+) -> Result<Option<String>> {
+    let file = match which {
+        Which::Users => crate::store::USERS_DB,
+        Which::Mailboxes => crate::store::MAILBOXES_DB,
+    };
+    let path = root.join(file);
+    let set_aside = damaged && path.exists();
+    if dry_run {
+        return Ok(set_aside.then(|| format!("{file}{}<time>", crate::store::SET_ASIDE_INFIX)));
+    }
+    let mut aside = None;
+    if set_aside {
+        let name = crate::reconstruct::unique(
+            root,
+            &format!(
+                "{file}{}{}",
+                crate::store::SET_ASIDE_INFIX,
+                crate::reconstruct::utc_stamp()
+            ),
+        );
+        crate::store::fsutil::rename_durable(&path, &root.join(&name))?;
+        aside = Some(name);
+    }
+    if path.exists() {
+        write(&open_rw(&path, which)?, &path)?;
+    } else {
+        let tmp = root.join(format!("{file}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        let dbh = create(&tmp, which)?;
+        write(&dbh, &tmp)?;
+        drop(dbh);
+        crate::store::fsutil::rename_durable(&tmp, &path)?;
+    }
+    Ok(aside)
+}
+
 /// Maps a database failure during a transaction to an error naming the file.
 pub fn damaged(path: &Path, which: Which, e: impl Into<redb::Error>) -> Error {
     Error::db(path, format!("damaged: {}", e.into()), which.remedy())

@@ -6,14 +6,13 @@
 //! was sent, and a sender can re-encode; so only damage or a restore can put a NUL on
 //! disk, and reconstruct sets such files aside as BAD.
 
-use super::{existing_mailbox, lock_mailbox};
+use super::existing_mailbox;
 use crate::error::{Error, Result};
+use crate::index::CacheEntry;
 use crate::index::record::{Header, Record};
-use crate::index::{CacheEntry, Index};
 use crate::message::{self, MAX_MESSAGE_SIZE};
 use crate::store::fsutil::{sync_dir, write_new_file};
-use crate::store::lock::{Mode, Wait};
-use crate::store::{INDEX_FILE, Store, TMP_PREFIX, message_file_name};
+use crate::store::{Store, TMP_PREFIX, message_file_name};
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -125,14 +124,7 @@ pub fn deliver(
     if ready.is_empty() {
         return Ok((name.to_string(), results));
     }
-    let _lock = lock_mailbox(
-        store,
-        &name,
-        Mode::Exclusive,
-        Wait::default_for_writers(),
-        true,
-    )?;
-    let index = Index::open(&dir.join(INDEX_FILE))?;
+    let (_lock, index) = super::open_for_write(store, &name, &dir)?;
     let mut header = index.header()?;
     let now = crate::db::now_unix();
     let mut written = Vec::with_capacity(ready.len());
@@ -154,6 +146,7 @@ pub fn deliver(
         }
         w.set_header(&header)
     })?;
+    crate::faults::point("deliver-after-commit");
     for (slot, uid, _, _) in written {
         results[slot].uid = Some(uid);
     }

@@ -2,27 +2,18 @@
 //! records, so a crash can only leave records without files (reconstruct drops
 //! them): an expunged message never comes back.
 
-use super::{existing_mailbox, lock_mailbox};
+use super::existing_mailbox;
 use crate::error::{Error, Result};
-use crate::index::Index;
 use crate::index::record::flag;
 use crate::store::fsutil::sync_dir;
-use crate::store::lock::{Mode, Wait};
-use crate::store::{INDEX_FILE, Store, message_file_name};
+use crate::store::{Store, message_file_name};
 use crate::uidset::UidSet;
 
 /// Expunges the given UIDs, or every message flagged `\Deleted`. Returns the UIDs.
 pub fn expunge(store: &Store, mailbox: &str, set: Option<&str>) -> Result<(String, Vec<u32>)> {
     let set = set.map(UidSet::parse).transpose()?;
     let (name, dir) = existing_mailbox(store, mailbox)?;
-    let _lock = lock_mailbox(
-        store,
-        &name,
-        Mode::Exclusive,
-        Wait::default_for_writers(),
-        true,
-    )?;
-    let index = Index::open(&dir.join(INDEX_FILE))?;
+    let (_lock, index) = super::open_for_write(store, &name, &dir)?;
     let mut state = index.load()?;
     let max = state.records.keys().next_back().copied().unwrap_or(0);
     let gone: Vec<u32> = state
@@ -44,6 +35,7 @@ pub fn expunge(store: &Store, mailbox: &str, set: Option<&str>) -> Result<(Strin
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&f, "remove expunged message", e)),
         }
+        crate::faults::point("expunge-after-first-unlink");
     }
     sync_dir(&dir)?;
     crate::faults::point("expunge-after-unlink");

@@ -1,11 +1,9 @@
 //! Flag changes: system flags and keywords, one new modseq per command.
 
-use super::{existing_mailbox, lock_mailbox};
+use super::existing_mailbox;
 use crate::error::{Error, Result};
-use crate::index::Index;
 use crate::index::record::{MAX_USER_FLAGS, Record, flag};
-use crate::store::lock::{Mode, Wait};
-use crate::store::{INDEX_FILE, Store};
+use crate::store::Store;
 use crate::uidset::UidSet;
 use serde::Serialize;
 
@@ -83,14 +81,7 @@ pub fn store_flags(
         ));
     }
     let (name, dir) = existing_mailbox(store, mailbox)?;
-    let _lock = lock_mailbox(
-        store,
-        &name,
-        Mode::Exclusive,
-        Wait::default_for_writers(),
-        true,
-    )?;
-    let index = Index::open(&dir.join(INDEX_FILE))?;
+    let (_lock, index) = super::open_for_write(store, &name, &dir)?;
     let mut state = index.load()?;
     let max = state.records.keys().next_back().copied().unwrap_or(0);
 

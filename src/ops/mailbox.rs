@@ -46,6 +46,7 @@ pub(crate) fn create_in(
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(&dir, "create mailbox directory", e))?;
+        crate::faults::point("mailbox-create-after-mkdir");
         let uidvalidity = t.new_uidvalidity()?;
         Index::create(&store.index_path(n), new_header(uidvalidity, 1, 0))?;
         if let Some(parent) = dir.parent() {
@@ -127,6 +128,7 @@ pub fn delete(store: &Store, name: &str) -> Result<Entry> {
     })?;
     let _lock = lock_mailbox(store, &name, Mode::Exclusive, Wait::No, true)?;
     mailboxes::write(&dbh, &path, |t| t.remove(&shown).map(drop))?;
+    crate::faults::point("mailbox-delete-after-list");
     remove_tree(&dir)?;
     Ok(entry)
 }
@@ -209,6 +211,7 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
         for d in [old_dir.parent(), new_dir.parent()].into_iter().flatten() {
             sync_dir(d)?;
         }
+        crate::faults::point("mailbox-rename-after-move");
         let mut out = Vec::new();
         for e in &subtree {
             let from = MailboxName::parse(&e.name)?;

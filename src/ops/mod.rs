@@ -78,3 +78,21 @@ pub fn lock_mailbox(
         Error::MailboxBusy(shown.clone())
     })
 }
+
+/// Takes a mailbox's lock for a write and opens its index: what deliver, flags and
+/// expunge all start with. The lock is held as long as the returned value lives.
+pub fn open_for_write(
+    store: &Store,
+    name: &MailboxName,
+    dir: &std::path::Path,
+) -> Result<(Option<Lock>, crate::index::Index)> {
+    let lock = lock_mailbox(
+        store,
+        name,
+        Mode::Exclusive,
+        Wait::default_for_writers(),
+        true,
+    )?;
+    let index = crate::index::Index::open(&dir.join(crate::store::INDEX_FILE))?;
+    Ok((lock, index))
+}

@@ -4,12 +4,11 @@
 //! The mailbox-list lock is held throughout, so nobody creates, deletes or renames
 //! a mailbox meanwhile.
 
-use super::utc_stamp;
 use crate::db::mailboxes::{self, Entry};
 use crate::db::{self, Which};
 use crate::error::{Error, Result};
 use crate::index;
-use crate::store::fsutil::{rename_durable, sync_dir};
+use crate::store::fsutil::sync_dir;
 use crate::store::lock::{self, Mode, Wait};
 use crate::store::names::{self, MailboxName, Root};
 use crate::store::{INDEX_FILE, Store};
@@ -192,52 +191,22 @@ pub fn run(store: &Store, dry_run: bool, wait: bool) -> Result<ListReport> {
             next_id += 1;
         }
     }
-    if dry_run {
-        if problem.is_some() && path.exists() {
-            rep.moved_aside = Some(format!(
-                "{}{}<time>",
-                crate::store::MAILBOXES_DB,
-                crate::store::SET_ASIDE_INFIX
-            ));
-        }
-        return Ok(rep);
-    }
-    if problem.is_some() && path.exists() {
-        let aside = super::unique(
-            store.root(),
-            &format!(
-                "{}{}{}",
-                crate::store::MAILBOXES_DB,
-                crate::store::SET_ASIDE_INFIX,
-                utc_stamp()
-            ),
-        );
-        rename_durable(&path, &store.root().join(&aside))?;
-        rep.moved_aside = Some(aside);
-    }
-    let write_all = |dbh: &redb::Database| {
-        mailboxes::write(dbh, &path, |t| {
-            t.clear()?;
-            for e in &new_list {
-                t.put(e)?;
-                t.note_id(e.id)?;
-            }
-            t.note_uidvalidity(last_uv.min(u64::from(u32::MAX)) as u32)
-        })
-    };
-    if path.exists() {
-        write_all(&db::open_rw(&path, Which::Mailboxes)?)?;
-    } else {
-        // Built under a temporary name and renamed: a crash leaves no half list.
-        let tmp = store
-            .root()
-            .join(format!("{}.tmp", crate::store::MAILBOXES_DB));
-        let _ = std::fs::remove_file(&tmp);
-        let dbh = db::create(&tmp, Which::Mailboxes)?;
-        write_all(&dbh)?;
-        drop(dbh);
-        rename_durable(&tmp, &path)?;
-    }
+    rep.moved_aside = db::rebuild(
+        store.root(),
+        Which::Mailboxes,
+        problem.is_some(),
+        dry_run,
+        |dbh, p| {
+            mailboxes::write(dbh, p, |t| {
+                t.clear()?;
+                for e in &new_list {
+                    t.put(e)?;
+                    t.note_id(e.id)?;
+                }
+                t.note_uidvalidity(last_uv.min(u64::from(u32::MAX)) as u32)
+            })
+        },
+    )?;
     Ok(rep)
 }
 

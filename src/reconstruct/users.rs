@@ -1,12 +1,10 @@
 //! `x-build-user-db`: rebuilds the user database from the top-level directories of
 //! `users/`, keeping every record that can still be read.
 
-use super::utc_stamp;
 use crate::db::users::{self, STATUS_RECOVERED, UserRecord};
 use crate::db::{self, Which};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::fsutil::rename_durable;
 use crate::store::lock::{self, Mode, Wait};
 use crate::store::names;
 use serde::Serialize;
@@ -87,39 +85,12 @@ pub fn run(store: &Store, dry_run: bool) -> Result<UserDbReport> {
         }
     }
     rep.removed = old.keys().filter(|n| !dirs.contains(n)).cloned().collect();
-    if dry_run {
-        if problem.is_some() && path.exists() {
-            rep.moved_aside = Some(format!(
-                "{}{}<time>",
-                crate::store::USERS_DB,
-                crate::store::SET_ASIDE_INFIX
-            ));
-        }
-        return Ok(rep);
-    }
-    if problem.is_some() && path.exists() {
-        let aside = super::unique(
-            store.root(),
-            &format!(
-                "{}{}{}",
-                crate::store::USERS_DB,
-                crate::store::SET_ASIDE_INFIX,
-                utc_stamp()
-            ),
-        );
-        rename_durable(&path, &store.root().join(&aside))?;
-        rep.moved_aside = Some(aside);
-    }
-    if path.exists() {
-        let dbh = db::open_rw(&path, Which::Users)?;
-        users::replace_all(&dbh, &path, &new_db)?;
-    } else {
-        let tmp = store.root().join(format!("{}.tmp", crate::store::USERS_DB));
-        let _ = std::fs::remove_file(&tmp);
-        let dbh = db::create(&tmp, Which::Users)?;
-        users::replace_all(&dbh, &tmp, &new_db)?;
-        drop(dbh);
-        rename_durable(&tmp, &path)?;
-    }
+    rep.moved_aside = db::rebuild(
+        store.root(),
+        Which::Users,
+        problem.is_some(),
+        dry_run,
+        |dbh, p| users::replace_all(dbh, p, &new_db),
+    )?;
     Ok(rep)
 }
