@@ -11,9 +11,9 @@ use std::fmt::Write;
 pub fn reconstruct(ctx: &Ctx, a: ReconstructArgs) -> Result<i32> {
     let store = ctx.store()?;
     if a.mailbox_list {
-        if !a.mailboxes.is_empty() {
+        if !a.mailboxes.is_empty() || a.recurse || a.full || a.quick {
             return Err(Error::Usage(
-                "reconstruct -m rebuilds the whole mailbox list; it takes no mailbox names".into(),
+                "reconstruct -m rebuilds the mailbox list alone (no names, -r, --full or --quick); run `reconstruct -r` after it".into(),
             ));
         }
         let rep = reconstruct::list::run(&store, a.dry_run, a.wait)?;
