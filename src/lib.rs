@@ -4,6 +4,9 @@
 //! `index`. `imap` is pure (message bytes in, IMAP strings out) and so is the
 //! merge at the heart of `reconstruct`.
 
+// Bytes from disk and names from users are read with fallible accessors: no panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod cli;
 pub mod commands;
 pub mod db;
