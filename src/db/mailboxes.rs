@@ -150,7 +150,12 @@ pub fn write<T>(
         };
         f(&mut t)?
     };
+    crate::faults::point("list-before-commit");
+    if let Some(e) = crate::faults::io_error("list-commit") {
+        return Err(Error::io(path, "commit", e));
+    }
     txn.commit().map_err(|e| damaged(path, W, e))?;
+    crate::faults::point("list-after-commit");
     Ok(v)
 }
 

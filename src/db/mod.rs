@@ -210,6 +210,7 @@ pub fn rebuild(
         crate::store::fsutil::rename_durable(&path, &root.join(&name))?;
         aside = Some(name);
     }
+    crate::faults::point("db-rebuild-before-write");
     if path.exists() {
         write(&open_rw(&path, which)?, &path)?;
     } else {
@@ -218,6 +219,7 @@ pub fn rebuild(
         let dbh = create(&tmp, which)?;
         write(&dbh, &tmp)?;
         drop(dbh);
+        crate::faults::point("db-rebuild-before-rename");
         crate::store::fsutil::rename_durable(&tmp, &path)?;
     }
     Ok(aside)

@@ -214,8 +214,13 @@ impl Index {
             f(&mut w)?
         };
         crate::faults::point("index-before-commit");
+        if let Some(e) = crate::faults::io_error("index-commit") {
+            // Dropping the transaction aborts it, as a failed commit does.
+            return Err(Error::db(p, format!("commit failed: {e}"), ""));
+        }
         txn.commit()
             .map_err(|e| Error::db(p, format!("commit failed: {e}"), ""))?;
+        crate::faults::point("index-after-commit");
         Ok(value)
     }
 }

@@ -165,6 +165,9 @@ pub fn run(store: &Store, names: &[MailboxName], opts: Options, progress: Progre
             r
         })
         .collect();
+    if !opts.dry_run && list_ok {
+        crate::faults::point("reconstruct-before-mirror");
+    }
     if !opts.dry_run
         && list_ok
         && let Err(e) = update_mirrors(store, &reports, opts)
@@ -319,11 +322,13 @@ fn rebuild(
         std::fs::rename(&from, dir.join(&to)).map_err(|e| Error::io(&from, "rename to .BAD", e))?;
         rep.bad.push(to);
     }
+    crate::faults::point("reconstruct-after-bad");
     for (from, to) in &plan.renumbered {
         let f = dir.join(message_file_name(*from));
         let t = dir.join(message_file_name(*to));
         std::fs::rename(&f, &t).map_err(|e| Error::io(&f, "rename to its new UID", e))?;
     }
+    crate::faults::point("reconstruct-after-renumber");
     for t in &listing.temp {
         match std::fs::remove_file(t) {
             Ok(()) => {}
@@ -342,6 +347,7 @@ fn rebuild(
         );
         rename_durable(&index_path, &dir.join(&aside))?;
         rep.moved_aside = Some(aside);
+        crate::faults::point("reconstruct-after-set-aside");
     }
     sync_dir(&dir)?;
     crate::faults::point("reconstruct-before-commit");
@@ -397,6 +403,7 @@ fn rebuild(
                 w.set_header(&header_of(&plan))
             })?;
             drop(idx);
+            crate::faults::point("reconstruct-before-index-rename");
             rename_durable(&tmp, &index_path)?;
         }
     }

@@ -23,7 +23,11 @@ pub fn write_new_file(tmp: &Path, dest: &Path, data: &[u8]) -> Result<bool> {
             .create_new(true)
             .open(tmp)
             .map_err(|e| Error::io(tmp, "create", e))?;
+        if let Some(e) = crate::faults::io_error("deliver-write") {
+            return Err(Error::io(tmp, "write", e));
+        }
         f.write_all(data).map_err(|e| Error::io(tmp, "write", e))?;
+        crate::faults::point("deliver-before-fsync");
         f.sync_all().map_err(|e| Error::io(tmp, "fsync", e))?;
         crate::faults::point("deliver-after-fsync");
         match fs::hard_link(tmp, dest) {
@@ -41,6 +45,7 @@ pub fn write_new_file(tmp: &Path, dest: &Path, data: &[u8]) -> Result<bool> {
 /// Renames and then syncs the directory holding `to`.
 pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))?;
+    crate::faults::point("rename-before-sync");
     if let Some(dir) = to.parent() {
         sync_dir(dir)?;
     }
