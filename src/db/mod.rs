@@ -97,18 +97,56 @@ pub fn open_rw(path: &Path, which: Which) -> Result<Database> {
     Ok(db)
 }
 
-pub fn open_ro(path: &Path, which: Which) -> Result<ReadOnlyDatabase> {
+pub fn open_ro(path: &Path, which: Which) -> Result<ReadHandle> {
     if !path.exists() {
         return Err(Error::db(path, "missing", which.remedy()));
     }
-    let db = guard_res(path, || Database::builder().open_read_only(path))
-        .map_err(|e| busy_or_damaged(path, which, e))?;
+    let db = open_read_only_recovering(path).map_err(|e| busy_or_damaged(path, which, e))?;
     check_format(path, which, |f| {
-        use redb::ReadableDatabase;
         let txn = db.begin_read().map_err(|e| e.to_string())?;
         read_format(&txn, f)
     })?;
     Ok(db)
+}
+
+/// A read-only view of a store-wide database.
+pub enum ReadHandle {
+    Direct(ReadOnlyDatabase),
+    /// The file needs the crash recovery redb does when a writer opens it (its last
+    /// writer was killed), which a read-only open cannot do: a private copy was
+    /// recovered instead, so readers, dry runs and salvage change nothing and still
+    /// see every committed record.
+    Recovered(Database, tempfile::TempDir),
+}
+
+impl ReadHandle {
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        use redb::ReadableDatabase;
+        match self {
+            ReadHandle::Direct(db) => db.begin_read(),
+            ReadHandle::Recovered(db, _) => db.begin_read(),
+        }
+    }
+}
+
+/// Opens a database read-only; if it needs crash recovery, recovers a private copy.
+pub fn open_read_only_recovering(path: &Path) -> Result<ReadHandle, String> {
+    match guard_res(path, || Database::builder().open_read_only(path)) {
+        Ok(db) => Ok(ReadHandle::Direct(db)),
+        Err(e) if e.contains("repair") => {
+            let tmp =
+                tempfile::tempdir().map_err(|e| format!("create temporary directory: {e}"))?;
+            let copy = tmp.path().join("recovered.redb");
+            std::fs::copy(path, &copy).map_err(|e| format!("copy for recovery: {e}"))?;
+            let db = guard_res(&copy, || {
+                Database::builder()
+                    .set_check_integrity_on_open(true)
+                    .open(&copy)
+            })?;
+            Ok(ReadHandle::Recovered(db, tmp))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates a new, empty database with its format version (init, and rebuilds).

@@ -2,7 +2,7 @@
 
 use super::{META_TABLE, Which, damaged};
 use crate::error::{Error, Result};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::Serialize;
 use std::path::Path;
 use zerocopy::byteorder::little_endian::{I64, U16, U64};
@@ -173,7 +173,7 @@ pub fn salvage(path: &Path) -> (Vec<(String, UserRecord)>, usize, Option<String>
     let mut out = Vec::new();
     let mut unreadable = 0;
     let r = super::guard(path, || -> std::result::Result<(), String> {
-        let db = super::guard_res(path, || Database::builder().open_read_only(path))?;
+        let db = super::open_read_only_recovering(path)?;
         let txn = db.begin_read().map_err(|e| e.to_string())?;
         let meta = txn.open_table(META_TABLE).map_err(|e| e.to_string())?;
         match meta.get(super::FORMAT_KEY).map_err(|e| e.to_string())? {

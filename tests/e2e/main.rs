@@ -3,4 +3,5 @@
 
 mod commands;
 mod damage;
+mod regressions;
 mod util;
