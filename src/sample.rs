@@ -1,6 +1,8 @@
 //! Deterministic sample mail, for the demo, tests and benchmarks: message `i`
 //! depends only on (`seed`, `i`). A realistic mix: plain text, HTML alternatives,
-//! base64 attachments, forwarded messages, the odd encoded subject.
+//! base64 attachments, forwarded messages, the odd encoded subject, replies with
+//! `In-Reply-To`/`References`, relay `Received:` lines, and about one message in a
+//! hundred ten times the mean size (a large attachment).
 
 /// splitmix64: tiny, fast, and good enough to vary test mail.
 struct Rng(u64);
@@ -122,13 +124,41 @@ pub fn message(seed: u64, i: u64, mean_kb: usize) -> Vec<u8> {
     };
     let day = 1 + r.below(28);
     let hour = r.below(24);
-    let kind = r.below(10);
+    let mut kind = r.below(10);
     let body_len = (mean_kb * 1024).max(200) as u64;
-    let body_len = body_len / 2 + r.below(body_len);
+    let mut body_len = body_len / 2 + r.below(body_len);
+    // The extras (large size, relay lines, Cc, threading) come from their own stream.
+    let mut x = Rng(r.next() ^ 0xD6E8_FEB8_6659_FD93);
+    if x.below(100) == 0 {
+        kind = 7;
+        body_len *= 10;
+    }
     let mut m = format!(
         "Return-Path: <{u}@example.org>\r\nFrom: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, {day} Nov 2026 {hour:02}:15:00 +0100\r\nMessage-ID: <{i}.{seed}@sample.example.org>\r\nMIME-Version: 1.0\r\n",
         u = r.pick(USERS)
     );
+    let mut extra = String::new();
+    for hop in 0..2 + x.below(3) {
+        extra.push_str(&format!(
+            "Received: from mx{hop}.example.net (mx{hop}.example.net [192.0.2.{}])\r\n\tby mail.example.org with ESMTPS id {:016x}\r\n\tfor <{}@example.org>; Mon, {day} Nov 2026 {hour:02}:14:{:02} +0100\r\n",
+            x.below(250),
+            x.next(),
+            x.pick(USERS),
+            x.below(60)
+        ));
+    }
+    if x.below(3) == 0 {
+        extra.push_str(&format!("Cc: {}, {}\r\n", address(&mut x), address(&mut x)));
+    }
+    if x.below(4) == 0 {
+        let parent = x.below(i.max(1));
+        extra.push_str(&format!(
+            "In-Reply-To: <{parent}.{seed}@sample.example.org>\r\nReferences: <{}.{seed}@sample.example.org>\r\n <{parent}.{seed}@sample.example.org>\r\n",
+            x.below(parent.max(1))
+        ));
+    }
+    let after_return_path = m.find("\r\n").map_or(0, |p| p + 2);
+    m.insert_str(after_return_path, &extra);
     let text = |r: &mut Rng, len: u64| {
         let mut t = String::new();
         while (t.len() as u64) < len {
