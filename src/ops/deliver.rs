@@ -128,24 +128,36 @@ pub fn deliver(
     let mut header = index.header()?;
     let now = crate::db::now_unix();
     let mut written = Vec::with_capacity(ready.len());
-    for (slot, p) in ready {
-        let (uid, meta) = write_message(&dir, &mut header, &p)?;
-        written.push((slot, uid, record_for(uid, &p, &meta, now, 0), p));
-    }
-    sync_dir(&dir)?;
-    crate::faults::point("deliver-before-commit");
-    index.write(|w| {
-        for (_, uid, rec, p) in &mut written {
-            let modseq = header.highestmodseq.get() + 1;
-            header.highestmodseq = modseq.into();
-            rec.modseq = modseq.into();
-            w.put_record(rec)?;
-            w.put_cache(*uid, &p.cache)?;
-            header.exists = (header.exists.get() + 1).into();
-            header.total_size = (header.total_size.get() + p.size).into();
+    let outcome = (|| -> Result<()> {
+        for (slot, p) in ready {
+            let (uid, meta) = write_message(&dir, &mut header, &p)?;
+            written.push((slot, uid, record_for(uid, &p, &meta, now, 0), p));
         }
-        w.set_header(&header)
-    })?;
+        sync_dir(&dir)?;
+        crate::faults::point("deliver-before-commit");
+        index.write(|w| {
+            for (_, uid, rec, p) in &mut written {
+                let modseq = header.highestmodseq.get() + 1;
+                header.highestmodseq = modseq.into();
+                rec.modseq = modseq.into();
+                w.put_record(rec)?;
+                w.put_cache(*uid, &p.cache)?;
+                header.exists = (header.exists.get() + 1).into();
+                header.total_size = (header.total_size.get() + p.size).into();
+            }
+            w.set_header(&header)
+        })
+    })();
+    if let Err(e) = outcome {
+        // Reported as not delivered, so the sender will try again: take back the
+        // files already linked, or reconstruct would add them and the retry would
+        // deliver them twice (a disk that filled up must leave the store as it was).
+        for (_, uid, _, _) in &written {
+            let _ = std::fs::remove_file(dir.join(message_file_name(*uid)));
+        }
+        let _ = sync_dir(&dir);
+        return Err(e);
+    }
     crate::faults::point("deliver-after-commit");
     for (slot, uid, _, _) in written {
         results[slot].uid = Some(uid);
