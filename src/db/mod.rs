@@ -54,6 +54,39 @@ pub fn guard_res<T, E: std::fmt::Display>(
     guard(path, f).and_then(|r| r.map_err(|e| e.to_string()))
 }
 
+/// A redb database that is closed under [`guard`]. redb commits its allocator
+/// state when a database is dropped, and on a damaged file that can panic: outside
+/// a guard the panic would end the process (exit status 101) after the command had
+/// already reported the damage. Dereferences to the database.
+pub struct Db {
+    inner: std::mem::ManuallyDrop<Database>,
+    path: std::path::PathBuf,
+}
+
+impl Db {
+    pub fn new(db: Database, path: &Path) -> Db {
+        Db {
+            inner: std::mem::ManuallyDrop::new(db),
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.inner
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // SAFETY: `inner` is taken exactly once, here, and never used again.
+        let db = unsafe { std::mem::ManuallyDrop::take(&mut self.inner) };
+        let _ = guard(&self.path, move || drop(db));
+    }
+}
+
 /// Which store-wide database, for messages and remedies.
 #[derive(Clone, Copy, Debug)]
 pub enum Which {
@@ -79,7 +112,7 @@ impl Which {
 
 /// Opens a store-wide database for writing, checking every page first (they are
 /// small, and a damaged one must give an error, not a panic).
-pub fn open_rw(path: &Path, which: Which) -> Result<Database> {
+pub fn open_rw(path: &Path, which: Which) -> Result<Db> {
     if !path.exists() {
         return Err(Error::db(path, "missing", which.remedy()));
     }
@@ -88,6 +121,7 @@ pub fn open_rw(path: &Path, which: Which) -> Result<Database> {
             .set_check_integrity_on_open(true)
             .open(path)
     })
+    .map(|db| Db::new(db, path))
     .map_err(|e| busy_or_damaged(path, which, e))?;
     check_format(path, which, |f| {
         use redb::ReadableDatabase;
@@ -116,7 +150,7 @@ pub enum ReadHandle {
     /// writer was killed), which a read-only open cannot do: a private copy was
     /// recovered instead, so readers, dry runs and salvage change nothing and still
     /// see every committed record.
-    Recovered(Database, tempfile::TempDir),
+    Recovered(Db, tempfile::TempDir),
 }
 
 impl ReadHandle {
@@ -143,15 +177,16 @@ pub fn open_read_only_recovering(path: &Path) -> Result<ReadHandle, String> {
                     .set_check_integrity_on_open(true)
                     .open(&copy)
             })?;
-            Ok(ReadHandle::Recovered(db, tmp))
+            Ok(ReadHandle::Recovered(Db::new(db, &copy), tmp))
         }
         Err(e) => Err(e),
     }
 }
 
 /// Creates a new, empty database with its format version (init, and rebuilds).
-pub fn create(path: &Path, which: Which) -> Result<Database> {
+pub fn create(path: &Path, which: Which) -> Result<Db> {
     let db = guard_res(path, || Database::create(path))
+        .map(|db| Db::new(db, path))
         .map_err(|e| Error::db(path, format!("cannot create: {e}"), ""))?;
     let txn = db.begin_write().map_err(|e| Error::db(path, e, ""))?;
     {
@@ -231,6 +266,20 @@ pub fn rebuild(
         Which::Mailboxes => crate::store::MAILBOXES_DB,
     };
     let path = root.join(file);
+    // What salvage could read may still fail the integrity check a writer's open
+    // makes (a damaged page it never needed): that file is damaged too, and must be
+    // set aside rather than stop the rebuild. A dry run must not open it for writing.
+    let mut existing = None;
+    let mut damaged = damaged;
+    if !damaged && !dry_run && path.exists() {
+        match open_rw(&path, which) {
+            Ok(db) => existing = Some(db),
+            Err(Error::Db { what, .. }) if what.contains("in use") => {
+                return Err(Error::db(&path, what, "try again in a moment"));
+            }
+            Err(_) => damaged = true,
+        }
+    }
     let set_aside = damaged && path.exists();
     if dry_run {
         return Ok(set_aside.then(|| format!("{file}{}<time>", crate::store::SET_ASIDE_INFIX)));
@@ -249,8 +298,10 @@ pub fn rebuild(
         aside = Some(name);
     }
     crate::faults::point("db-rebuild-before-write");
-    if path.exists() {
-        write(&open_rw(&path, which)?, &path)?;
+    if let Some(db) = existing {
+        write(&db, &path)?;
+    } else if path.exists() {
+        write(&*open_rw(&path, which)?, &path)?;
     } else {
         let tmp = root.join(format!("{file}.tmp"));
         let _ = std::fs::remove_file(&tmp);

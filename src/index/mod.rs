@@ -102,7 +102,7 @@ pub fn new_header(uidvalidity: u32, uidnext: u32, highestmodseq: u64) -> Header 
 
 /// An index open for reading and writing. Callers hold the mailbox lock.
 pub struct Index {
-    db: Database,
+    db: crate::db::Db,
     path: PathBuf,
 }
 
@@ -115,7 +115,7 @@ impl Index {
         let db = guard_res(path, || Database::create(path))
             .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
         let index = Index {
-            db,
+            db: crate::db::Db::new(db, path),
             path: path.to_owned(),
         };
         index.write(|w| {
@@ -132,7 +132,7 @@ impl Index {
         }
         let db = guard_res(path, || Database::open(path)).map_err(|e| open_error(path, e))?;
         Ok(Index {
-            db,
+            db: crate::db::Db::new(db, path),
             path: path.to_owned(),
         })
     }
@@ -146,7 +146,7 @@ impl Index {
         })
         .map_err(|e| open_error(path, e))?;
         Ok(Index {
-            db,
+            db: crate::db::Db::new(db, path),
             path: path.to_owned(),
         })
     }
@@ -196,6 +196,13 @@ impl Index {
 
     /// Runs `f` in one write transaction and commits it atomically.
     pub fn write<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        // redb can panic while it writes into a damaged file (its commit frees pages
+        // the damage points anywhere): that is an error, not the end of the process.
+        let p = &self.path;
+        guard(p, || self.write_unguarded(f)).map_err(|e| corrupt(p, e))?
+    }
+
+    fn write_unguarded<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
         let p = &self.path;
         let txn = self
             .db
@@ -230,7 +237,7 @@ pub enum ReadHandle {
     Direct(redb::ReadOnlyDatabase),
     /// The file needed crash recovery, which a read-only open cannot do: a private
     /// copy was recovered instead, so a reader (or a dry run) changes nothing.
-    Recovered(Database, tempfile::TempDir),
+    Recovered(crate::db::Db, tempfile::TempDir),
 }
 
 impl ReadHandle {
@@ -268,7 +275,7 @@ fn recovered_copy(path: &Path) -> Result<ReadHandle> {
             .open(&copy)
     })
     .map_err(|e| open_error(path, e))?;
-    Ok(ReadHandle::Recovered(db, tmp))
+    Ok(ReadHandle::Recovered(crate::db::Db::new(db, &copy), tmp))
 }
 
 const INDEX_FILE_COPY: &str = "index-copy.redb";
