@@ -18,6 +18,7 @@
 //! Seeded and bounded: `MSGSTORE_CRASH_TRIALS=N` kills per test (default 100),
 //! `MSGSTORE_CRASH_SEED=S` another seed. Each test prints its totals.
 
+mod support;
 #[allow(dead_code)]
 #[path = "e2e/util.rs"]
 mod util;
@@ -26,47 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{Rng, env_u64, fast_tempdir, run_with_timeout, wait_output};
 use util::{BIN, guid};
 
-/// splitmix64.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A temporary directory on tmpfs when there is one (see the module doc).
-fn fast_tempdir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(t) = tempfile::tempdir_in(shm)
-    {
-        return t;
-    }
-    tempfile::tempdir().unwrap()
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum St {
@@ -1181,55 +1144,6 @@ fn walk_tree(root: &Path) -> BTreeSet<String> {
     out
 }
 
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Waits for a child, killing it if it runs past `limit` (never a hang).
-pub fn wait_output(mut child: std::process::Child, limit: Duration) -> Output {
-    use std::io::Read;
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child ran longer than {limit:?}: a hang");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    Output {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&t_out.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
-    }
-}
-
-pub fn run_with_timeout(c: &mut Command, limit: Duration) -> Output {
-    let child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_output(child, limit)
-}
 
 fn random_kills(seed: u64) {
     let seed = env_u64("MSGSTORE_CRASH_SEED", seed);
