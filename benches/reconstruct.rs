@@ -26,6 +26,7 @@
 //!   --runs R            timed runs per phase [3]
 //!   --dir DIR           where to build stores [a new directory under /tmp]
 //!   --keep              keep the stores
+//!   --bin PATH          time this msgstore binary instead of the one cargo built
 //!   --cold              drop the page cache before each timed run (needs root)
 //!   --phases LIST       subset of a,b,c,d,q,e,f [all]
 //!   --scale [LIST]      instead: the scaling series, e.g. 1000,10000,100000,10000x10
@@ -38,7 +39,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: cargo bench --bench reconstruct -- [--messages N] [--kb K[,K...]] \
-[--mailboxes M] [--corpus DIR] [--runs R] [--dir DIR] [--keep] [--cold] [--phases abcdqef] \
+[--mailboxes M] [--corpus DIR] [--runs R] [--dir DIR] [--keep] [--bin PATH] [--cold] [--phases abcdqef] \
 [--scale [1000,10000,100000,10000x10]]";
 
 struct Opts {
@@ -84,6 +85,8 @@ fn parse_args() -> Opts {
             "--runs" => o.runs = num(value(&mut i)).max(1),
             "--dir" => o.dir = Some(value(&mut i).into()),
             "--keep" => o.keep = true,
+            // SAFETY: set before any thread is started.
+            "--bin" => unsafe { std::env::set_var("MSGSTORE_BENCH_BIN", value(&mut i)) },
             "--cold" => o.cold = true,
             "--phases" => o.phases = value(&mut i),
             "--scale" => {
@@ -121,7 +124,10 @@ fn die(msg: &str) -> ! {
 }
 
 fn msgstore_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_msgstore"))
+    // --bin PATH (exported by main) times another build, e.g. before/after a change.
+    std::env::var_os("MSGSTORE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_msgstore")))
 }
 
 /// The floor, in a child process: every message file of the store, read once into
@@ -169,6 +175,8 @@ fn collect_messages(dir: &Path, out: &mut Vec<PathBuf>) {
 /// One finished child: wall time and peak resident memory.
 struct Sample {
     wall: Duration,
+    /// User + system CPU time: less sensitive than wall time to other load.
+    cpu: Duration,
     maxrss_kib: u64,
     stdout: String,
 }
@@ -210,8 +218,10 @@ fn run_child(mut cmd: Command) -> Sample {
     }
     // The std handle must not try to reap the already reaped child.
     std::mem::forget(child);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Sample {
         wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
         maxrss_kib: ru.ru_maxrss as u64,
         stdout,
     }
@@ -451,6 +461,7 @@ struct Result {
     label: &'static str,
     reads: bool,
     walls: Vec<f64>,
+    cpus: Vec<f64>,
     rss_kib: Vec<u64>,
 }
 
@@ -480,6 +491,7 @@ fn time_phase(s: &Store, p: &Phase, runs: usize, cold: bool) -> Result {
         label: p.label,
         reads: p.reads,
         walls: Vec::new(),
+        cpus: Vec::new(),
         rss_kib: Vec::new(),
     };
     for run in 0..=runs {
@@ -505,6 +517,7 @@ fn time_phase(s: &Store, p: &Phase, runs: usize, cold: bool) -> Result {
         if run > 0 {
             // run 0 is the warm-up
             r.walls.push(x.wall.as_secs_f64());
+            r.cpus.push(x.cpu.as_secs_f64());
             r.rss_kib.push(x.maxrss_kib);
         }
     }
@@ -527,8 +540,8 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
     println!("\n{title}");
     let floor = results.iter().find(|r| r.key == 'a').map(Result::median);
     println!(
-        "{:<40} {:>9} {:>17} {:>11} {:>8} {:>8} {:>9}",
-        "phase", "median s", "min-max s", "messages/s", "MB/s", "x floor", "peak MiB"
+        "{:<40} {:>9} {:>13} {:>7} {:>11} {:>7} {:>7} {:>8}",
+        "phase", "median s", "min-max s", "cpu s", "messages/s", "MB/s", "x floor", "peak MiB"
     );
     for r in results {
         let m = r.median();
@@ -543,10 +556,11 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
         let ratio = floor.map(|f| format!("{:.2}", m / f)).unwrap_or("-".into());
         let rss = median(&r.rss_kib.iter().map(|&k| k as f64).collect::<Vec<_>>()) / 1024.0;
         println!(
-            "{:<40} {:>9.3} {:>17} {:>11.0} {:>8} {:>8} {:>9.1}",
+            "{:<40} {:>9.3} {:>13} {:>7.3} {:>11.0} {:>7} {:>7} {:>8.1}",
             r.label,
             m,
             format!("{min:.3}-{max:.3}"),
+            median(&r.cpus),
             rate,
             mbs,
             ratio,

@@ -16,12 +16,11 @@ use crate::store::fsutil::{rename_durable, sync_dir};
 use crate::store::lock::{Mode, Wait};
 use crate::store::names::{MailboxName, Root};
 use crate::store::{BAD_SUFFIX, INDEX_FILE, Store, message_file_name};
-use merge::{CacheFrom, Identity, Plan, Scanned};
+use merge::{CacheFrom, Plan, Scanned};
 use rayon::prelude::*;
 use report::{MailboxReport, Report};
 use scan::Check;
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -62,13 +61,13 @@ pub fn select(
         for root in [Root::Users, Root::Public] {
             walk(root, &store.root_dir(root), &mut Vec::new(), &mut found);
         }
-        found.extend(listed.into_iter().filter(|n| store.mailbox_dir(n).is_dir()));
+        found.extend(listed.into_iter().filter(|n| store.has_mailbox_dir(n)));
         return Ok((found.into_iter().collect(), missing));
     }
     for n in names {
         let name = MailboxName::parse(n)?;
         let dir = store.mailbox_dir(&name);
-        if !dir.is_dir() {
+        if !store.has_mailbox_dir(&name) {
             missing.push(MailboxReport {
                 mailbox: name.to_string(),
                 status: "failed",
@@ -83,7 +82,7 @@ pub fn select(
             found.extend(
                 listed
                     .iter()
-                    .filter(|l| l.is_within(&name) && store.mailbox_dir(l).is_dir())
+                    .filter(|l| l.is_within(&name) && store.has_mailbox_dir(l))
                     .cloned(),
             );
         }
@@ -129,15 +128,16 @@ fn walk(
 /// mailbox list.
 pub fn run(store: &Store, names: &[MailboxName], opts: Options, progress: Progress<'_>) -> Report {
     let start = Instant::now();
-    let mirrors: BTreeMap<String, (u32, u32)> = mailboxes::list(&store.mailboxes_db(), None)
+    // The mailbox list is read once, for every mailbox's mirror.
+    let listed = mailboxes::list(&store.mailboxes_db(), None);
+    let list_ok = listed.is_ok();
+    let mirrors: BTreeMap<String, (u32, u32)> = listed
         .map(|l| {
             l.into_iter()
                 .map(|e| (e.name, (e.uidvalidity, e.uidnext)))
                 .collect()
         })
         .unwrap_or_default();
-    let list_ok =
-        store.mailboxes_db().exists() && mailboxes::list(&store.mailboxes_db(), None).is_ok();
     let mut reports: Vec<MailboxReport> = names
         .par_iter()
         .map(|n| {
@@ -253,7 +253,12 @@ fn rebuild(
     };
 
     let index_path = dir.join(INDEX_FILE);
-    let (old, damage) = read_old(&index_path, opts.dry_run);
+    // The old index and the directory listing are independent: read both at once.
+    let ((old, damage), listing) = rayon::join(
+        || read_old(&index_path, opts.dry_run),
+        || scan::list_dir(&dir),
+    );
+    let listing = listing?;
     if let Some(why) = &damage {
         rep.warnings.push(format!(
             "index unreadable, rebuilt from the message files: {why}"
@@ -264,31 +269,25 @@ fn rebuild(
         None => (None, None),
     };
 
-    let listing = scan::list_dir(&dir)?;
     rep.unknown_files = listing.unknown.clone();
     let check = opts.check;
     let files: Vec<Scanned> = listing
         .messages
         .par_iter()
-        .map_init(Vec::new, |buf, (uid, path, meta)| {
+        .map_init(Vec::new, |buf, (uid, entry)| {
             let old_rec = old_state.as_ref().and_then(|s| s.records.get(uid));
-            let state = scan::read_message(path, meta, old_rec, check, buf);
+            let (state, identity) = scan::read_message(entry, old_rec, check, buf);
             progress(1);
             Scanned {
                 uid: *uid,
                 state,
-                identity: Identity {
-                    len: meta.len(),
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    mtime_ns: scan::mtime_ns(meta),
-                },
+                identity,
             }
         })
         .collect();
     rep.bytes_read = match check {
         Check::Quick => 0,
-        _ => listing.messages.iter().map(|m| m.2.len()).sum(),
+        _ => files.iter().map(|f| f.identity.len).sum(),
     };
 
     // With no index, HIGHESTMODSEQ restarts from a clock-based floor so that it
@@ -349,7 +348,15 @@ fn rebuild(
         rep.moved_aside = Some(aside);
         crate::faults::point("reconstruct-after-set-aside");
     }
-    sync_dir(&dir)?;
+    // The renames and removals above must be on disk before the commit that relies
+    // on them; with none, there is nothing to flush.
+    if !plan.bad.is_empty()
+        || !plan.renumbered.is_empty()
+        || !listing.temp.is_empty()
+        || rep.moved_aside.is_some()
+    {
+        sync_dir(&dir)?;
+    }
     crate::faults::point("reconstruct-before-commit");
     let header_of = |plan: &Plan| {
         let mut h = index::new_header(uidvalidity, plan.uidnext, plan.highestmodseq);
@@ -392,7 +399,13 @@ fn rebuild(
                 std::process::id()
             ));
             let _ = std::fs::remove_file(&tmp);
-            let idx = Index::create(&tmp, header_of(&plan))?;
+            // An empty file, then one transaction that writes everything, header
+            // included: one commit and one flush (`Index::create` would commit the
+            // header alone first). Until then the file fails `load`, and it is
+            // renamed into place only after the commit.
+            redb::Database::create(&tmp)
+                .map_err(|e| Error::db(&tmp, format!("cannot create index: {e}"), ""))?;
+            let idx = Index::open(&tmp)?;
             idx.write(|w| {
                 for p in &plan.records {
                     w.put_record(&p.record)?;

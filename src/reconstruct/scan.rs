@@ -2,11 +2,12 @@
 //! only step that touches message bytes; it runs in parallel and reads each file
 //! once, hashing and (only when needed) parsing the same buffer.
 
+use super::merge::Identity;
 use crate::error::{Error, Result};
 use crate::index::CacheEntry;
 use crate::index::record::Record;
 use crate::store::{Entry, classify};
-use std::fs::{File, Metadata};
+use std::fs::{DirEntry, File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 /// What a mailbox directory holds, by name.
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// Message files `<uid>.` that are regular files.
-    pub messages: Vec<(u32, PathBuf, Metadata)>,
+    /// Message files `<uid>.` that are regular files (by the directory entry's
+    /// type: listing stats nothing; each file is stat'ed by its reader, in parallel).
+    pub messages: Vec<(u32, DirEntry)>,
     /// Files already set aside as `<uid>.BAD`.
     pub bad: Vec<String>,
     pub temp: Vec<PathBuf>,
@@ -32,26 +34,27 @@ pub fn list_dir(dir: &Path) -> Result<Listing> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "read mailbox directory", e))?;
     for item in rd {
         let item = item.map_err(|e| Error::io(dir, "read mailbox directory", e))?;
-        let path = item.path();
         let Some(name) = item.file_name().to_str().map(str::to_owned) else {
             out.unknown
                 .push(item.file_name().to_string_lossy().into_owned());
             continue;
         };
-        // symlink_metadata: a link is reported, never followed out of the store.
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "stat", e))?;
-        let ft = meta.file_type();
+        // The type from the directory entry (lstat only where the file system does
+        // not give it): a link is reported, never followed out of the store.
+        let ft = item
+            .file_type()
+            .map_err(|e| Error::io(item.path(), "stat", e))?;
         match classify(&name) {
-            Entry::Message(uid) if ft.is_file() => out.messages.push((uid, path, meta)),
+            Entry::Message(uid) if ft.is_file() => out.messages.push((uid, item)),
             Entry::Bad(_) if ft.is_file() => out.bad.push(name),
-            Entry::Temp if ft.is_file() => out.temp.push(path),
+            Entry::Temp if ft.is_file() => out.temp.push(item.path()),
             Entry::SetAside => out.set_aside.push(name),
             Entry::Index | Entry::Lock if ft.is_file() => {}
             Entry::Folder(f) if ft.is_dir() => out.folders.push(f),
             _ => out.unknown.push(name),
         }
     }
-    out.messages.sort_by_key(|m| m.0);
+    out.messages.sort_unstable_by_key(|m| m.0);
     out.bad.sort();
     out.unknown.sort();
     out.folders.sort();
@@ -88,28 +91,47 @@ pub enum Check {
     Full,
 }
 
-/// Opens for reading without updating the access time where the kernel allows it
-/// (a dry run must not change a timestamp).
-fn open_noatime(path: &Path) -> std::io::Result<File> {
+/// Opens a message file for reading: without updating the access time where the
+/// kernel allows it (a dry run must not change a timestamp), and never through a
+/// symbolic link (the listing saw a regular file; a link put there since is refused).
+fn open_message(path: &Path) -> std::io::Result<File> {
     #[cfg(target_os = "linux")]
     {
         const O_NOATIME: i32 = 0o1_000_000;
-        if let Ok(f) = std::fs::OpenOptions::new()
+        const O_NOFOLLOW: i32 = 0o400_000;
+        match std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(O_NOATIME)
+            .custom_flags(O_NOATIME | O_NOFOLLOW)
             .open(path)
         {
-            return Ok(f);
+            Ok(f) => return Ok(f),
+            // EPERM: O_NOATIME on a file we do not own; anything else is final.
+            Err(e) if e.raw_os_error() != Some(1) => return Err(e),
+            Err(_) => {}
         }
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NOFOLLOW)
+            .open(path)
     }
+    #[cfg(not(target_os = "linux"))]
     File::open(path)
 }
 
-pub fn same_identity(r: &Record, meta: &Metadata) -> bool {
-    r.file_size.get() == meta.len()
-        && r.file_ino.get() == meta.ino()
-        && r.file_dev.get() == meta.dev()
-        && r.file_mtime_ns.get() == mtime_ns(meta)
+pub fn same_identity(r: &Record, id: &Identity) -> bool {
+    r.file_size.get() == id.len
+        && r.file_ino.get() == id.ino
+        && r.file_dev.get() == id.dev
+        && r.file_mtime_ns.get() == id.mtime_ns
+}
+
+pub fn identity(meta: &Metadata) -> Identity {
+    Identity {
+        len: meta.len(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        mtime_ns: mtime_ns(meta),
+    }
 }
 
 pub fn mtime_ns(meta: &Metadata) -> i64 {
@@ -118,36 +140,70 @@ pub fn mtime_ns(meta: &Metadata) -> i64 {
         .saturating_add(meta.mtime_nsec())
 }
 
+/// Reads through `read` alone: `File::read_to_end` would ask the kernel for the
+/// size again (fstat and lseek) on every file, and the caller already knows it.
+struct Plain<'a>(&'a File);
+
+impl Read for Plain<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&mut &*self.0).read(buf)
+    }
+}
+
 /// Reads one message file into `buf` (reused per worker) and decides what it is.
+/// One open, one fstat and the reads; `--quick` stats (relative to the directory)
+/// and reads nothing when the file's identity matches its record.
 pub fn read_message(
-    path: &Path,
-    meta: &Metadata,
+    entry: &DirEntry,
     old: Option<&Record>,
     check: Check,
     buf: &mut Vec<u8>,
-) -> FileState {
+) -> (FileState, Identity) {
+    let path = entry.path();
     if let (Some(r), Check::Quick) = (old, check)
-        && same_identity(r, meta)
+        && let Ok(meta) = entry.metadata()
     {
-        return FileState::Same;
+        let id = identity(&meta);
+        if meta.is_file() && same_identity(r, &id) {
+            return (FileState::Same, id);
+        }
     }
+    let failed = |e: std::io::Error, what: &str| {
+        (
+            FileState::Failed(format!("{}: {what}: {e}", path.display())),
+            Identity::default(),
+        )
+    };
+    let file = match open_message(&path) {
+        Ok(f) => f,
+        Err(e) => return failed(e, "read"),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return failed(e, "stat"),
+    };
+    if !meta.is_file() {
+        return failed(std::io::Error::other("not a regular file"), "read");
+    }
+    let id = identity(&meta);
     buf.clear();
-    let read = open_noatime(path).and_then(|mut f| f.read_to_end(buf));
-    if let Err(e) = read {
-        return FileState::Failed(format!("{}: read: {e}", path.display()));
+    buf.reserve(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    if let Err(e) = Plain(&file).read_to_end(buf) {
+        return failed(e, "read");
     }
+    drop(file);
     if let Some(at) = crate::message::find_nul(buf) {
-        return FileState::Nul(at);
+        return (FileState::Nul(at), id);
     }
     let guid = *blake3::hash(buf).as_bytes();
     if let Some(r) = old
         && check != Check::Full
         && r.guid == guid
     {
-        return FileState::Same;
+        return (FileState::Same, id);
     }
     let c = crate::imap::build(buf);
-    FileState::Parsed(Box::new(Parsed {
+    let parsed = Parsed {
         guid,
         size: c.size,
         cache: CacheEntry {
@@ -158,5 +214,6 @@ pub fn read_message(
             bodystructure: c.bodystructure,
             body: c.body,
         },
-    }))
+    };
+    (FileState::Parsed(Box::new(parsed)), id)
 }
