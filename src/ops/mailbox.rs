@@ -38,6 +38,15 @@ pub(crate) fn create_in(
             continue;
         }
         let dir = store.mailbox_dir(n);
+        if std::fs::symlink_metadata(&dir).is_ok() && !store.has_mailbox_dir(n) {
+            return Err(Error::Mailbox {
+                mailbox: shown,
+                what: format!(
+                    "{} exists but is not a mailbox directory (a file or a symlink); move it away first",
+                    dir.display()
+                ),
+            });
+        }
         if dir.join(crate::store::INDEX_FILE).exists() {
             return Err(Error::Mailbox {
                 mailbox: shown,
@@ -95,7 +104,7 @@ fn lock_all(store: &Store, entries: &[Entry]) -> Result<Vec<Lock>> {
     let mut locks = Vec::new();
     for e in entries {
         let n = MailboxName::parse(&e.name)?;
-        if store.mailbox_dir(&n).is_dir() {
+        if store.has_mailbox_dir(&n) {
             locks.extend(lock_mailbox(store, &n, Mode::Exclusive, Wait::No, true)?);
         }
     }

@@ -58,7 +58,7 @@ pub fn lock_list(store: &Store, mode: Mode) -> Result<Lock> {
 pub fn existing_mailbox(store: &Store, name: &str) -> Result<(MailboxName, PathBuf)> {
     let name = MailboxName::parse(name)?;
     let dir = store.mailbox_dir(&name);
-    if !dir.is_dir() {
+    if !store.has_mailbox_dir(&name) {
         return Err(Error::UnknownMailbox(name.to_string()));
     }
     Ok((name, dir))

@@ -98,6 +98,21 @@ impl Store {
         p
     }
 
+    /// Whether the mailbox's directory exists as a real directory at every level.
+    /// A symlink anywhere on the way (which could lead out of the store) is not a
+    /// mailbox: no command follows one.
+    pub fn has_mailbox_dir(&self, name: &MailboxName) -> bool {
+        let mut p = self.root_dir(name.root());
+        for part in name.encoded_parts() {
+            p.push(part);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
     pub fn index_path(&self, name: &MailboxName) -> PathBuf {
         self.mailbox_dir(name).join(INDEX_FILE)
     }
