@@ -11,7 +11,7 @@ pub mod users;
 
 use crate::db::{self, Which, mailboxes};
 use crate::error::{Error, Result};
-use crate::index::{self, Index, State};
+use crate::index::{self, Index, State, Writer};
 use crate::store::fsutil::{rename_durable, sync_dir};
 use crate::store::lock::{Mode, Wait};
 use crate::store::names::{MailboxName, Root};
@@ -20,6 +20,7 @@ use merge::{CacheFrom, Plan, Scanned};
 use rayon::prelude::*;
 use report::{MailboxReport, Report};
 use scan::Check;
+use scan::FileState;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -271,11 +272,64 @@ fn rebuild(
 
     rep.unknown_files = listing.unknown.clone();
     let check = opts.check;
-    let files: Vec<Scanned> = listing
+    let old = Old {
+        state: old_state.as_ref(),
+        damage: damage.as_deref(),
+    };
+
+    // A full rebuild (no usable index) and --full parse every file: their cache
+    // entries go into the write transaction while the next files are read, so
+    // writing overlaps reading and no parsed entry waits in memory. The routine
+    // check, --quick and dry runs parse few files, if any: they scan, then write.
+    let stream = !opts.dry_run
+        && !listing.messages.is_empty()
+        && (old_index.is_none() || check == Check::Full);
+    if !stream {
+        let files = scan_all(&listing, old.state, check, progress);
+        let Some(plan) = prepare(store, &dir, opts, mirror, &old, &listing, files, &mut rep)?
+        else {
+            return Ok(rep);
+        };
+        match (old_index, old.state) {
+            (Some(idx), Some(o)) => idx.write(|w| write_plan(w, &plan, Some(o), &[], &dir))?,
+            _ => write_new_index(&dir, &index_path, |w| write_plan(w, &plan, None, &[], &dir))?,
+        }
+        return Ok(rep);
+    }
+    let body = |w: &mut Writer<'_>| -> Result<()> {
+        let mut streamed = Vec::new();
+        let files = scan_streaming(&listing, old.state, check, progress, w, &mut streamed)?;
+        match prepare(store, &dir, opts, mirror, &old, &listing, files, &mut rep)? {
+            Some(plan) => write_plan(w, &plan, old.state, &streamed, &dir),
+            None => Ok(()),
+        }
+    };
+    match old_index {
+        Some(idx) if old.state.is_some() => idx.write(body)?,
+        _ => write_new_index(&dir, &index_path, body)?,
+    }
+    Ok(rep)
+}
+
+/// What survives of the mailbox's old index.
+struct Old<'a> {
+    state: Option<&'a State>,
+    /// Why the index could not be used, if it exists but is damaged.
+    damage: Option<&'a str>,
+}
+
+/// Reads every message file, in parallel, each into its worker's buffer.
+fn scan_all(
+    listing: &scan::Listing,
+    old: Option<&State>,
+    check: Check,
+    progress: Progress<'_>,
+) -> Vec<Scanned> {
+    listing
         .messages
         .par_iter()
         .map_init(Vec::new, |buf, (uid, entry)| {
-            let old_rec = old_state.as_ref().and_then(|s| s.records.get(uid));
+            let old_rec = old.and_then(|s| s.records.get(uid));
             let (state, identity) = scan::read_message(entry, old_rec, check, buf);
             progress(1);
             Scanned {
@@ -284,16 +338,116 @@ fn rebuild(
                 identity,
             }
         })
-        .collect();
-    rep.bytes_read = match check {
+        .collect()
+}
+
+/// Files per step of the streamed scan: enough to keep both sides busy, few enough
+/// that the entries waiting to be written stay small.
+const STREAM_CHUNK: usize = 256;
+
+/// Like [`scan_all`], but each parsed file whose UID the merge will keep has its
+/// cache entry written into `w` (under that UID) while the next chunk of files is
+/// read, and dropped from memory; `streamed` gets those UIDs, ascending. The merge
+/// sees the rest of each entry unchanged (sizes, hash).
+fn scan_streaming(
+    listing: &scan::Listing,
+    old: Option<&State>,
+    check: Check,
+    progress: Progress<'_>,
+    w: &mut Writer<'_>,
+    streamed: &mut Vec<u32>,
+) -> Result<Vec<Scanned>> {
+    let old_uidnext = old.map(|s| s.header.uidnext.get());
+    // Mirrors merge::merge: a parsed file keeps its UID unless its content no longer
+    // matches its record, or it has no record below the old UIDNEXT. A wrong guess
+    // costs only a second read of that file (see `write_plan`).
+    let keeps_uid = |uid: u32, guid: &[u8; 32]| match old.and_then(|s| s.records.get(&uid)) {
+        Some(r) => r.guid == *guid,
+        None => old_uidnext.is_none_or(|next| uid >= next),
+    };
+    let mut out = Vec::with_capacity(listing.messages.len());
+    let mut pending: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut write_err = None;
+    for chunk in listing.messages.chunks(STREAM_CHUNK) {
+        let mut scanned: Vec<(Scanned, Option<Vec<u8>>)> = Vec::new();
+        // The body (writing the previous chunk) runs here, on the thread that owns
+        // the transaction; the spawned scan of this chunk runs on the pool, and
+        // this thread joins it when done writing.
+        rayon::in_place_scope(|scope| {
+            let slot = &mut scanned;
+            scope.spawn(move |_| {
+                *slot = chunk
+                    .par_iter()
+                    .map_init(Vec::new, |buf, (uid, entry)| {
+                        let old_rec = old.and_then(|s| s.records.get(uid));
+                        let (mut state, identity) = scan::read_message(entry, old_rec, check, buf);
+                        progress(1);
+                        let mut encoded = None;
+                        if let FileState::Parsed(p) = &mut state
+                            && keeps_uid(*uid, &p.guid)
+                        {
+                            encoded = Some(p.cache.encode());
+                            p.cache.envelope = Vec::new();
+                            p.cache.bodystructure = Vec::new();
+                            p.cache.body = Vec::new();
+                        }
+                        let s = Scanned {
+                            uid: *uid,
+                            state,
+                            identity,
+                        };
+                        (s, encoded)
+                    })
+                    .collect();
+            });
+            for (uid, bytes) in pending.drain(..) {
+                if write_err.is_none()
+                    && let Err(e) = w.put_cache_raw(uid, &bytes)
+                {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        for (s, encoded) in scanned {
+            if let Some(bytes) = encoded {
+                streamed.push(s.uid);
+                pending.push((s.uid, bytes));
+            }
+            out.push(s);
+        }
+    }
+    for (uid, bytes) in pending {
+        w.put_cache_raw(uid, &bytes)?;
+    }
+    Ok(out)
+}
+
+/// Merges, reports, and (unless this is a dry run or nothing changed) does
+/// everything on disk that must precede the commit, in the order that keeps every
+/// step recoverable: set aside, rename, remove temporaries, sync. Returns the plan
+/// to commit, if any.
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    store: &Store,
+    dir: &Path,
+    opts: Options,
+    mirror: Option<(u32, u32)>,
+    old: &Old<'_>,
+    listing: &scan::Listing,
+    files: Vec<Scanned>,
+    rep: &mut MailboxReport,
+) -> Result<Option<(Plan, index::record::Header)>> {
+    rep.bytes_read = match opts.check {
         Check::Quick => 0,
         _ => files.iter().map(|f| f.identity.len).sum(),
     };
-
     // With no index, HIGHESTMODSEQ restarts from a clock-based floor so that it
     // stays above any value clients saw from the lost index.
     let floor = (db::now_unix().max(0) as u64).saturating_mul(1000);
-    let plan = merge::merge(old_state.as_ref(), mirror, files, floor, db::now_unix());
+    let plan = merge::merge(old.state, mirror, files, floor, db::now_unix());
     let uidvalidity = match plan.uidvalidity {
         Some(v) => v,
         None => {
@@ -302,22 +456,20 @@ fn rebuild(
             new_uidvalidity(store, opts.dry_run)
         }
     };
-    fill_report(&mut rep, &plan, &listing, uidvalidity);
-    let must_write = damage.is_some()
-        || plan.changes_anything(old_state.as_ref())
+    fill_report(rep, &plan, listing, uidvalidity);
+    let must_write = old.damage.is_some()
+        || plan.changes_anything(old.state)
         || !listing.temp.is_empty()
         || !plan.bad.is_empty();
     rep.rewritten = must_write;
     if opts.dry_run || !must_write {
-        return Ok(rep);
+        return Ok(None);
     }
 
-    // On disk, in the order that keeps every step recoverable: set aside, rename,
-    // remove temporaries, sync; then the one transaction; the mirror comes last.
     rep.bad.clear();
     for uid in &plan.bad {
         let from = dir.join(message_file_name(*uid));
-        let to = unique(&dir, &format!("{}{BAD_SUFFIX}", message_file_name(*uid)));
+        let to = unique(dir, &format!("{}{BAD_SUFFIX}", message_file_name(*uid)));
         std::fs::rename(&from, dir.join(&to)).map_err(|e| Error::io(&from, "rename to .BAD", e))?;
         rep.bad.push(to);
     }
@@ -335,16 +487,16 @@ fn rebuild(
             Err(e) => return Err(Error::io(t, "remove stale temporary file", e)),
         }
     }
-    if damage.is_some() {
+    if old.damage.is_some() {
         let aside = unique(
-            &dir,
+            dir,
             &format!(
                 "{INDEX_FILE}{}{}",
                 crate::store::SET_ASIDE_INFIX,
                 utc_stamp()
             ),
         );
-        rename_durable(&index_path, &dir.join(&aside))?;
+        rename_durable(&dir.join(INDEX_FILE), &dir.join(&aside))?;
         rep.moved_aside = Some(aside);
         crate::faults::point("reconstruct-after-set-aside");
     }
@@ -355,72 +507,90 @@ fn rebuild(
         || !listing.temp.is_empty()
         || rep.moved_aside.is_some()
     {
-        sync_dir(&dir)?;
+        sync_dir(dir)?;
     }
     crate::faults::point("reconstruct-before-commit");
-    let header_of = |plan: &Plan| {
-        let mut h = index::new_header(uidvalidity, plan.uidnext, plan.highestmodseq);
-        h.exists = (plan.records.len() as u32).into();
-        h.total_size = plan
-            .records
-            .iter()
-            .map(|p| u64::from(p.record.size.get()))
-            .sum::<u64>()
-            .into();
-        h.last_reconstruct = db::now_unix().into();
-        h
-    };
-    match (old_index, &old_state) {
-        (Some(idx), Some(old)) => {
-            // One transaction on the surviving index: readers see old or new.
-            idx.write(|w| {
-                for uid in &plan.dropped {
-                    w.remove(*uid)?;
-                }
-                for (from, _) in &plan.renumbered {
-                    w.remove(*from)?;
-                }
-                for p in plan.records.iter().filter(|p| p.changed) {
-                    w.put_record(&p.record)?;
-                    if let CacheFrom::New(c) = &p.cache {
-                        w.put_cache(p.record.uid.get(), c)?;
-                    }
-                }
-                w.set_user_flags(&old.user_flags)?;
-                w.set_header(&header_of(&plan))
-            })?;
+    let mut h = index::new_header(uidvalidity, plan.uidnext, plan.highestmodseq);
+    h.exists = (plan.records.len() as u32).into();
+    h.total_size = plan
+        .records
+        .iter()
+        .map(|p| u64::from(p.record.size.get()))
+        .sum::<u64>()
+        .into();
+    h.last_reconstruct = db::now_unix().into();
+    Ok(Some((plan, h)))
+}
+
+/// Writes the plan into the open transaction: on the surviving index (`old`), only
+/// what changed; on a new one, everything. `streamed` (ascending) holds the UIDs
+/// whose cache entries the scan already wrote.
+fn write_plan(
+    w: &mut Writer<'_>,
+    (plan, header): &(Plan, index::record::Header),
+    old: Option<&State>,
+    streamed: &[u32],
+    dir: &Path,
+) -> Result<()> {
+    let was_streamed = |uid: u32| streamed.binary_search(&uid).is_ok();
+    if old.is_some() {
+        for uid in &plan.dropped {
+            w.remove(*uid)?;
         }
-        _ => {
-            // A new index is built under a temporary name and renamed into place, so
-            // a crash leaves either no index or a complete one.
-            let tmp = dir.join(format!(
-                "{}index.{}",
-                crate::store::TMP_PREFIX,
-                std::process::id()
-            ));
-            let _ = std::fs::remove_file(&tmp);
-            // An empty file, then one transaction that writes everything, header
-            // included: one commit and one flush (`Index::create` would commit the
-            // header alone first). Until then the file fails `load`, and it is
-            // renamed into place only after the commit.
-            redb::Database::create(&tmp)
-                .map_err(|e| Error::db(&tmp, format!("cannot create index: {e}"), ""))?;
-            let idx = Index::open(&tmp)?;
-            idx.write(|w| {
-                for p in &plan.records {
-                    w.put_record(&p.record)?;
-                    if let CacheFrom::New(c) = &p.cache {
-                        w.put_cache(p.record.uid.get(), c)?;
-                    }
-                }
-                w.set_header(&header_of(&plan))
-            })?;
-            drop(idx);
-            crate::faults::point("reconstruct-before-index-rename");
-            rename_durable(&tmp, &index_path)?;
+        for (from, _) in &plan.renumbered {
+            w.remove(*from)?;
         }
     }
-    Ok(rep)
+    // A renumbered file whose entry was streamed under its old UID (the scan's
+    // guess was wrong): parse it again, under its new name.
+    let reparse: BTreeMap<u32, u32> = plan
+        .renumbered
+        .iter()
+        .filter(|(from, _)| was_streamed(*from))
+        .map(|&(from, to)| (to, from))
+        .collect();
+    for p in plan.records.iter().filter(|p| old.is_none() || p.changed) {
+        let uid = p.record.uid.get();
+        w.put_record(&p.record)?;
+        if let CacheFrom::New(c) = &p.cache {
+            if reparse.contains_key(&uid) {
+                let path = dir.join(message_file_name(uid));
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
+                w.put_cache(uid, &scan::cache_entry(&bytes))?;
+            } else if !was_streamed(uid) {
+                w.put_cache(uid, c)?;
+            }
+        }
+    }
+    if let Some(old) = old {
+        w.set_user_flags(&old.user_flags)?;
+    }
+    w.set_header(header)
+}
+
+/// Builds a new index under a temporary name with `f` (one transaction) and
+/// renames it into place, so a crash leaves either no index or a complete one.
+fn write_new_index(
+    dir: &Path,
+    index_path: &Path,
+    f: impl FnOnce(&mut Writer<'_>) -> Result<()>,
+) -> Result<()> {
+    let tmp = dir.join(format!(
+        "{}index.{}",
+        crate::store::TMP_PREFIX,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    // An empty file, then one transaction that writes everything, header included:
+    // one commit and one flush (`Index::create` would commit the header alone
+    // first). Until then the file fails `load`.
+    redb::Database::create(&tmp)
+        .map_err(|e| Error::db(&tmp, format!("cannot create index: {e}"), ""))?;
+    let idx = Index::open(&tmp)?;
+    idx.write(f)?;
+    drop(idx);
+    crate::faults::point("reconstruct-before-index-rename");
+    rename_durable(&tmp, index_path)
 }
 
 fn fill_report(rep: &mut MailboxReport, plan: &Plan, listing: &scan::Listing, uidvalidity: u32) {

@@ -206,14 +206,23 @@ pub fn read_message(
     let parsed = Parsed {
         guid,
         size: c.size,
-        cache: CacheEntry {
-            body_offset: c.header_size_physical,
-            header_size: c.header_size,
-            body_size: c.body_size,
-            envelope: c.envelope,
-            bodystructure: c.bodystructure,
-            body: c.body,
-        },
+        cache: into_cache_entry(c),
     };
     (FileState::Parsed(Box::new(parsed)), id)
+}
+
+fn into_cache_entry(c: crate::imap::ImapCache) -> CacheEntry {
+    CacheEntry {
+        body_offset: c.header_size_physical,
+        header_size: c.header_size,
+        body_size: c.body_size,
+        envelope: c.envelope,
+        bodystructure: c.bodystructure,
+        body: c.body,
+    }
+}
+
+/// The cache entry of a message's bytes.
+pub fn cache_entry(bytes: &[u8]) -> CacheEntry {
+    into_cache_entry(crate::imap::build(bytes))
 }
