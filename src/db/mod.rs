@@ -242,9 +242,21 @@ fn check_format(
     }
 }
 
+/// An error the operating system gave (read-only or failing file system,
+/// permissions), as opposed to bytes redb could not make sense of.
+fn is_os_error(e: &str) -> bool {
+    e.contains("(os error")
+}
+
 fn busy_or_damaged(path: &Path, which: Which, e: String) -> Error {
     if e.contains("already open") {
         Error::db(path, "in use by another process", "try again in a moment")
+    } else if is_os_error(&e) {
+        Error::db(
+            path,
+            format!("cannot open: {e}"),
+            "check that the file system is mounted writable and healthy",
+        )
     } else {
         Error::db(path, format!("cannot open: {e}"), which.remedy())
     }
@@ -277,6 +289,9 @@ pub fn rebuild(
             Err(Error::Db { what, .. }) if what.contains("in use") => {
                 return Err(Error::db(&path, what, "try again in a moment"));
             }
+            // Not damage: a read-only or failing file system. Setting the file
+            // aside would not help, and must not be tried on a healthy file.
+            Err(e @ Error::Db { .. }) if is_os_error(&e.to_string()) => return Err(e),
             Err(_) => damaged = true,
         }
     }
