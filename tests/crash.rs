@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use support::{Rng, env_u64, fast_tempdir, run_with_timeout, wait_output};
 use util::{BIN, guid};
 
-
 #[derive(Clone, Debug, PartialEq)]
 enum St {
     Present,
@@ -1144,9 +1143,11 @@ fn walk_tree(root: &Path) -> BTreeSet<String> {
     out
 }
 
-
 fn random_kills(seed: u64) {
-    let seed = env_u64("MSGSTORE_CRASH_SEED", seed);
+    // Each test keeps its own seed; MSGSTORE_CRASH_SEED moves them all.
+    let seed = env_u64("MSGSTORE_CRASH_SEED", 0)
+        .wrapping_mul(1000)
+        .wrapping_add(seed);
     let want = env_u64("MSGSTORE_CRASH_TRIALS", 100);
     let mut h = Harness::new(seed);
     let start = Instant::now();
