@@ -169,8 +169,17 @@ pub fn run(store: &Store, names: &[MailboxName], opts: Options, progress: Progre
     if !opts.dry_run && list_ok {
         crate::faults::point("reconstruct-before-mirror");
     }
+    // The mailbox list is written only when a mirror is out of date (an intact store
+    // costs no write and no flush).
+    let stale = reports.iter().any(|r| {
+        r.status == "ok"
+            && mirrors
+                .get(&r.mailbox)
+                .is_some_and(|&m| m != (r.uidvalidity, r.uidnext))
+    });
     if !opts.dry_run
         && list_ok
+        && stale
         && let Err(e) = update_mirrors(store, &reports, opts)
     {
         for r in reports.iter_mut().filter(|r| r.status == "ok") {
@@ -254,6 +263,19 @@ fn rebuild(
     };
 
     let index_path = dir.join(INDEX_FILE);
+    let mut progress = progress;
+    if opts.check == Check::Quick && !opts.dry_run {
+        if let Some(r) = quick_unchanged(&dir, &index_path, mirror, progress, rep)? {
+            return Ok(r);
+        }
+        // Something changed: the full path below, without counting the files twice.
+        progress = &|_| {};
+        rep = MailboxReport {
+            mailbox: shown.clone(),
+            status: "ok",
+            ..MailboxReport::default()
+        };
+    }
     // The old index and the directory listing are independent: read both at once.
     let ((old, damage), listing) = rayon::join(
         || read_old(&index_path, opts.dry_run),
@@ -309,6 +331,46 @@ fn rebuild(
         _ => write_new_index(&dir, &index_path, body)?,
     }
     Ok(rep)
+}
+
+/// `--quick` over a mailbox that needs nothing written (the usual case): the index
+/// is read through a read-only handle (no page-checksum pass, no commit, no flush:
+/// `--quick` trusts the index as it trusts file identities), the files are only
+/// stat'ed. Gives the report, or `None` when anything
+/// would change or the index cannot be read so; the caller then takes the full path.
+fn quick_unchanged(
+    dir: &Path,
+    index_path: &Path,
+    mirror: Option<(u32, u32)>,
+    progress: Progress<'_>,
+    mut rep: MailboxReport,
+) -> Result<Option<MailboxReport>> {
+    if !index_path.exists() {
+        return Ok(None);
+    }
+    let (loaded, listing) =
+        rayon::join(|| index::load_read_only(index_path), || scan::list_dir(dir));
+    let (Ok((state, handle)), Ok(listing)) = (loaded, listing) else {
+        return Ok(None);
+    };
+    drop(handle);
+    let files = scan_all(&listing, Some(&state), Check::Quick, progress);
+    let plan = merge::merge(Some(&state), mirror, files, 0, db::now_unix());
+    let Some(uidvalidity) = plan.uidvalidity else {
+        return Ok(None);
+    };
+    if plan.changes_anything(Some(&state))
+        || !listing.temp.is_empty()
+        || !plan.bad.is_empty()
+        || !plan.unreadable.is_empty()
+    {
+        return Ok(None);
+    }
+    rep.unknown_files = listing.unknown.clone();
+    fill_report(&mut rep, &plan, &listing, uidvalidity);
+    rep.rewritten = false;
+    rep.bytes_read = 0;
+    Ok(Some(rep))
 }
 
 /// What survives of the mailbox's old index.
