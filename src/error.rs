@@ -59,6 +59,14 @@ impl Error {
         }
     }
 
+    /// The message without its remedy, for the report of the command that is the remedy.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Db { path, what, .. } => format!("{}: {what}", path.display()),
+            e => e.to_string(),
+        }
+    }
+
     /// Store-level errors (exit status 2) versus per-mailbox failures (exit status 1).
     pub fn is_store_error(&self) -> bool {
         matches!(self, Error::Usage(_) | Error::NotAStore(_))
