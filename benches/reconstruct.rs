@@ -27,6 +27,7 @@
 //!   --dir DIR           where to build stores [a new directory under /tmp]
 //!   --keep              keep the stores
 //!   --bin PATH          time this msgstore binary instead of the one cargo built
+//!   --tsv FILE          also append each phase's medians to FILE (for benches/peers.sh)
 //!   --cold              drop the page cache before each timed run (needs root)
 //!   --phases LIST       subset of a,b,c,d,q,e,f [all]
 //!   --scale [LIST]      instead: the scaling series, e.g. 1000,10000,100000,10000x10
@@ -53,6 +54,7 @@ struct Opts {
     cold: bool,
     phases: String,
     scale: Option<Vec<(usize, usize)>>,
+    tsv: Option<PathBuf>,
 }
 
 fn parse_args() -> Opts {
@@ -67,6 +69,7 @@ fn parse_args() -> Opts {
         cold: false,
         phases: "abcdqef".into(),
         scale: None,
+        tsv: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -85,6 +88,7 @@ fn parse_args() -> Opts {
             "--runs" => o.runs = num(value(&mut i)).max(1),
             "--dir" => o.dir = Some(value(&mut i).into()),
             "--keep" => o.keep = true,
+            "--tsv" => o.tsv = Some(value(&mut i).into()),
             // SAFETY: set before any thread is started.
             "--bin" => unsafe { std::env::set_var("MSGSTORE_BENCH_BIN", value(&mut i)) },
             "--cold" => o.cold = true,
@@ -573,6 +577,29 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
     }
 }
 
+/// `phase  messages  bytes  median_wall_s  median_cpu_s  median_peak_kib`, one line each.
+fn write_tsv(path: &Path, s: &Store, results: &[Result]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    for r in results {
+        let rss = median(&r.rss_kib.iter().map(|&k| k as f64).collect::<Vec<_>>());
+        let _ = writeln!(
+            f,
+            "{}\t{}\t{}\t{:.4}\t{:.4}\t{:.0}",
+            r.key,
+            s.messages,
+            s.bytes,
+            r.median(),
+            median(&r.cpus),
+            rss
+        );
+    }
+}
+
 fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -623,6 +650,9 @@ fn bench_one(o: &Opts, base: &Path, src: &Source, messages: usize, mailboxes: us
         o.runs
     );
     print_table(&title, &s, &results);
+    if let Some(path) = &o.tsv {
+        write_tsv(path, &s, &results);
+    }
     if !o.keep {
         let _ = std::fs::remove_dir_all(&root);
     }
