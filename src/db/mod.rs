@@ -188,6 +188,23 @@ pub fn create(path: &Path, which: Which) -> Result<Db> {
     let db = guard_res(path, || Database::create(path))
         .map(|db| Db::new(db, path))
         .map_err(|e| Error::db(path, format!("cannot create: {e}"), ""))?;
+    initialise(db, path, which)
+}
+
+/// [`create`] on a redb storage backend instead of a file: the seam for
+/// `tests/power_cut.rs`. `path` only names the database in errors.
+pub fn create_with_backend(
+    path: &Path,
+    backend: impl redb::StorageBackend,
+    which: Which,
+) -> Result<Db> {
+    let db = guard_res(path, || Database::builder().create_with_backend(backend))
+        .map(|db| Db::new(db, path))
+        .map_err(|e| Error::db(path, format!("cannot create: {e}"), ""))?;
+    initialise(db, path, which)
+}
+
+fn initialise(db: Db, path: &Path, which: Which) -> Result<Db> {
     let txn = db.begin_write().map_err(|e| Error::db(path, e, ""))?;
     {
         let mut meta = txn

@@ -114,6 +114,26 @@ impl Index {
         }
         let db = guard_res(path, || Database::create(path))
             .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
+        Index::initialise(db, path, header)
+    }
+
+    /// Creates a new, empty index on a redb storage backend instead of a file: the
+    /// seam for `tests/power_cut.rs`, whose backend keeps the bytes a power cut
+    /// would leave. `path` only names the index in errors. Everything after the
+    /// open (write transactions, commits, the close) is the same code as [`create`].
+    ///
+    /// [`create`]: Index::create
+    pub fn create_with_backend(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        header: Header,
+    ) -> Result<Index> {
+        let db = guard_res(path, || Database::builder().create_with_backend(backend))
+            .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
+        Index::initialise(db, path, header)
+    }
+
+    fn initialise(db: Database, path: &Path, header: Header) -> Result<Index> {
         let index = Index {
             db: crate::db::Db::new(db, path),
             path: path.to_owned(),
