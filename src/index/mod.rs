@@ -145,6 +145,23 @@ impl Index {
         Ok(index)
     }
 
+    /// Creates a new index file and commits nothing: for a caller (reconstruct) that
+    /// writes the whole index, header included, in its first transaction under a
+    /// temporary name, and renames it into place only after that commit. One open
+    /// and one commit, where `create` and a first write would commit twice, and
+    /// `Database::create`, a close and `open` would flush the file five more times.
+    pub fn create_unwritten(path: &Path) -> Result<Index> {
+        if path.exists() {
+            return Err(Error::db(path, "index already exists", ""));
+        }
+        let db = guard_res(path, || Database::create(path))
+            .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
+        Ok(Index {
+            db: crate::db::Db::new(db, path),
+            path: path.to_owned(),
+        })
+    }
+
     /// Opens an existing index for deliver, flags and expunge.
     pub fn open(path: &Path) -> Result<Index> {
         if !path.exists() {

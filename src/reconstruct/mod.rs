@@ -663,12 +663,9 @@ fn write_new_index(
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
-    // An empty file, then one transaction that writes everything, header included:
-    // one commit and one flush (`Index::create` would commit the header alone
-    // first). Until then the file fails `load`.
-    redb::Database::create(&tmp)
-        .map_err(|e| Error::db(&tmp, format!("cannot create index: {e}"), ""))?;
-    let idx = Index::open(&tmp)?;
+    // One transaction writes everything, header included; until it commits the
+    // file fails `load` (and is a stale temporary file to a later run).
+    let idx = Index::create_unwritten(&tmp)?;
     idx.write(f)?;
     drop(idx);
     crate::faults::point("reconstruct-before-index-rename");
