@@ -5,7 +5,10 @@
 //! merge at the heart of `reconstruct`.
 
 // Bytes from disk and names from users are read with fallible accessors: no panics.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod cli;
 pub mod commands;

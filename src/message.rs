@@ -76,7 +76,10 @@ mod tests {
         assert!(matches!(to_crlf(b"a\r\nb\r\n"), Cow::Borrowed(_)));
         assert_eq!(&*to_crlf(b"a\nb\r\nc\rd\n"), b"a\r\nb\r\nc\rd\r\n");
         assert_eq!(&*to_crlf(b"\n"), b"\r\n");
-        assert!(matches!(to_crlf(b"x\r"), Cow::Borrowed(_)), "a bare CR is data");
+        assert!(
+            matches!(to_crlf(b"x\r"), Cow::Borrowed(_)),
+            "a bare CR is data"
+        );
         assert_eq!(&*to_crlf(b""), b"");
     }
 
