@@ -316,6 +316,9 @@ pub fn rebuild(
     if dry_run {
         return Ok(set_aside.then(|| format!("{file}{}<time>", crate::store::SET_ASIDE_INFIX)));
     }
+    // The damaged file is kept under a name of its own by a second link, and stays
+    // where it is until the new one replaces it in one rename: at no instant is the
+    // store without the copy that still holds what salvage could read.
     let mut aside = None;
     if set_aside {
         let name = crate::reconstruct::unique(
@@ -326,13 +329,23 @@ pub fn rebuild(
                 crate::reconstruct::utc_stamp()
             ),
         );
-        crate::store::fsutil::rename_durable(&path, &root.join(&name))?;
+        let kept = root.join(&name);
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if !regular {
+            // A directory or a symlink where the file should be: nothing to salvage
+            // later, so it is simply moved out of the way.
+            crate::store::fsutil::rename_durable(&path, &kept)?;
+        } else if std::fs::hard_link(&path, &kept).is_err() {
+            std::fs::copy(&path, &kept)
+                .map_err(|e| Error::io(&path, "keep a copy of the damaged file", e))?;
+        }
+        crate::store::fsutil::sync_dir(root)?;
         aside = Some(name);
     }
     crate::faults::point("db-rebuild-before-write");
     if let Some(db) = existing {
         write(&db, &path)?;
-    } else if path.exists() {
+    } else if path.exists() && !set_aside {
         write(&*open_rw(&path, which)?, &path)?;
     } else {
         let tmp = root.join(format!("{file}.tmp"));
