@@ -75,7 +75,8 @@ impl CacheEntry {
             head.bodystructure_len.get() as usize,
             head.body_len.get() as usize,
         );
-        if rest.len() != e.checked_add(b)?.checked_add(s)? {
+        // The reserved word is written as zero: anything else is damage.
+        if head.reserved.get() != 0 || rest.len() != e.checked_add(b)?.checked_add(s)? {
             return None;
         }
         Some(CacheEntry {
@@ -521,6 +522,9 @@ mod tests {
         assert_eq!(CacheEntry::decode(&enc), Some(c));
         assert_eq!(CacheEntry::decode(&enc[..enc.len() - 1]), None);
         assert_eq!(CacheEntry::decode(&enc[..3]), None);
+        let mut bad = enc.clone();
+        bad[36] = 1; // the reserved word
+        assert_eq!(CacheEntry::decode(&bad), None);
     }
 
     #[test]
