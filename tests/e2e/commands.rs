@@ -552,3 +552,75 @@ fn deliver_of_the_whole_real_corpus_refuses_only_the_nul_messages() {
         }
     }
 }
+
+/// The interactive prompt on a real terminal (a pseudo-terminal made by
+/// util-linux `script`; skipped where that is not installed).
+#[test]
+fn the_prompt_on_a_terminal_takes_quoted_names() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: `script` (util-linux) is not installed");
+        return;
+    }
+    let s = Store::new();
+    s.run(&["user", "add", "joe"]).ok();
+    let cmd = format!("{BIN} --store '{}'", s.root.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", s.root.parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{Read, Write};
+    // A line editor discards typeahead when it enters raw mode (TCSAFLUSH), so each
+    // line is typed only once its prompt is on the screen, as a person would.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let prompts = |seen: &std::sync::Mutex<Vec<u8>>| {
+        String::from_utf8_lossy(&seen.lock().unwrap())
+            .matches("msgstore> ")
+            .count()
+    };
+    let mut input = child.stdin.take().unwrap();
+    for (n, line) in [
+        "mailbox create \"Other Users/joe/my stuff\"\n",
+        "help\n",
+        "quit\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let start = std::time::Instant::now();
+        while prompts(&seen) <= n && start.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        input.write_all(line.as_bytes()).unwrap();
+        input.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(input);
+    reader.join().unwrap();
+    assert!(status.success());
+    let o = seen.lock().unwrap().clone();
+    let out = String::from_utf8_lossy(&o);
+    assert!(out.contains("msgstore> "), "{out}");
+    assert!(out.contains("created Other Users/joe/my stuff"), "{out}");
+    assert!(out.contains("Quote names with spaces"), "{out}");
+    assert!(s.dir("users/joe/my stuff").is_dir());
+}
