@@ -13,8 +13,9 @@
 //! `MSGSTORE_CORRUPT_BIN_TRIALS=N` binary trials per file type (default 12),
 //! `MSGSTORE_CORRUPT_SEED=S`.
 //!
-//! Wrong permissions are not tried when the tests run as root (as in CI): root
-//! reads and writes through any mode bits, so the trial would prove nothing.
+//! Wrong permissions: root reads and writes through any mode bits, so as root (as in
+//! CI) that trial runs the binary as `nobody` (util-linux `setpriv`) on a store
+//! given to `nobody`.
 
 mod support;
 #[allow(dead_code)]
@@ -625,20 +626,82 @@ fn message_file_binary() {
     binary_trials(Target::Message, 14);
 }
 
-/// Permissions: a file nobody may read. Root ignores mode bits, so as root (CI)
-/// this proves nothing and is skipped with a note.
+/// Permissions: a file the user running msgstore may not read. Root ignores mode
+/// bits, so as root (as in CI) the binary runs as `nobody` through util-linux
+/// `setpriv` on a store given to `nobody`; skipped where that is impossible.
 #[test]
 fn unreadable_files_give_errors_naming_them() {
-    if std::process::Command::new("id")
+    let as_root = std::process::Command::new("id")
         .arg("-u")
         .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"))
-    {
-        eprintln!("skipped: running as root, which reads files whatever their mode");
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if as_root && !setpriv {
+        eprintln!("skipped: running as root without setpriv to drop to another user");
         return;
     }
     use std::os::unix::fs::PermissionsExt;
     let (_t, root) = template();
+    const NOBODY: u32 = 65534;
+    if as_root {
+        fn give(p: &Path) {
+            std::os::unix::fs::lchown(p, Some(NOBODY), Some(NOBODY)).unwrap();
+            if p.is_dir() {
+                for e in std::fs::read_dir(p).unwrap().flatten() {
+                    give(&e.path());
+                }
+            }
+        }
+        // nobody must reach the store through its parents.
+        for a in root.ancestors().skip(1) {
+            if a.starts_with(std::env::temp_dir()) || a.starts_with("/dev/shm") {
+                let mode = std::fs::metadata(a).unwrap().permissions().mode();
+                std::fs::set_permissions(a, std::fs::Permissions::from_mode(mode | 0o755)).unwrap();
+            }
+        }
+        give(&root);
+    }
+    let run = |args: &[&str]| -> support::Output {
+        if !as_root {
+            return Bin(&root).run(args);
+        }
+        let o = run_with_timeout(
+            std::process::Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    BIN,
+                    "--store",
+                ])
+                .arg(&root)
+                .env_remove("MSGSTORE_FAULT")
+                .env("MSGSTORE_LOCK_TIMEOUT", "5")
+                .args(args),
+            LIMIT,
+        );
+        assert!(
+            o.code != 101 && !o.stderr.contains("panicked"),
+            "{args:?} panicked: {}",
+            o.stderr
+        );
+        assert!(
+            (0..=2).contains(&o.code),
+            "{args:?}: exit status {}: {}",
+            o.code,
+            o.stderr
+        );
+        o
+    };
+    // As the store's owner, everything works before any damage.
+    assert_eq!(
+        run(&["mailbox", "list"]).code,
+        0,
+        "the store must be usable as its owner"
+    );
     for rel in [
         "users.redb",
         "mailboxes.redb",
@@ -647,13 +710,15 @@ fn unreadable_files_give_errors_naming_them() {
     ] {
         let p = root.join(rel);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
-        let b = Bin(&root);
+        let mut noticed = 0;
         for args in [
-            &["mailbox", "list"][..],
+            &["user", "list"][..],
+            &["mailbox", "list"],
             &["dump", "joe"],
             &["reconstruct", "-r"],
         ] {
-            let o = b.run(args);
+            let o = run(args);
+            noticed += usize::from(o.code != 0);
             if o.code != 0 {
                 let file = Path::new(rel).file_name().unwrap().to_string_lossy();
                 assert!(
@@ -663,6 +728,7 @@ fn unreadable_files_give_errors_naming_them() {
                 );
             }
         }
+        assert!(noticed > 0, "{rel}: unreadable, yet no command said so");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 }
