@@ -431,19 +431,24 @@ impl Bin<'_> {
                 .args(args),
             LIMIT,
         );
-        assert!(
-            o.code != 101 && !o.stderr.contains("panicked"),
-            "{args:?} panicked: {}",
-            o.stderr
-        );
-        assert!(
-            (0..=2).contains(&o.code),
-            "{args:?}: exit status {}: {}",
-            o.code,
-            o.stderr
-        );
-        o
+        checked(o, args)
     }
+}
+
+/// A run must end with a documented exit status, never a panic.
+fn checked(o: support::Output, args: &[&str]) -> support::Output {
+    assert!(
+        o.code != 101 && !o.stderr.contains("panicked"),
+        "{args:?} panicked: {}",
+        o.stderr
+    );
+    assert!(
+        (0..=2).contains(&o.code),
+        "{args:?}: exit status {}: {}",
+        o.code,
+        o.stderr
+    );
+    o
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -683,18 +688,7 @@ fn unreadable_files_give_errors_naming_them() {
                 .args(args),
             LIMIT,
         );
-        assert!(
-            o.code != 101 && !o.stderr.contains("panicked"),
-            "{args:?} panicked: {}",
-            o.stderr
-        );
-        assert!(
-            (0..=2).contains(&o.code),
-            "{args:?}: exit status {}: {}",
-            o.code,
-            o.stderr
-        );
-        o
+        checked(o, args)
     };
     // As the store's owner, everything works before any damage.
     assert_eq!(
