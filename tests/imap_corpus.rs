@@ -196,18 +196,9 @@ fn list_messages(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Every LF not preceded by CR becomes CRLF; bare CRs stay as they are.
+/// The normalisation `deliver` applies before it stores a message.
 fn crlf_normalise(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
+    msgstore::message::to_crlf(raw).into_owned()
 }
 
 fn strip_parens(v: &[u8]) -> Vec<u8> {
