@@ -1,6 +1,7 @@
 //! The store-wide databases: `users.redb` (the user database) and `mailboxes.redb`
 //! (the mailbox list). Each can be lost alone and is rebuilt alone.
 
+pub mod backend;
 pub mod mailboxes;
 pub mod users;
 
@@ -147,10 +148,10 @@ pub fn open_ro(path: &Path, which: Which) -> Result<ReadHandle> {
 pub enum ReadHandle {
     Direct(ReadOnlyDatabase),
     /// The file needs the crash recovery redb does when a writer opens it (its last
-    /// writer was killed), which a read-only open cannot do: a private copy was
-    /// recovered instead, so readers, dry runs and salvage change nothing and still
-    /// see every committed record.
-    Recovered(Db, tempfile::TempDir),
+    /// writer was killed), which a read-only open cannot do: it was
+    /// recovered in memory instead ([`backend::Overlay`]), so readers, dry runs and
+    /// salvage change nothing and still see every committed record.
+    Recovered(Db),
 }
 
 impl ReadHandle {
@@ -158,26 +159,23 @@ impl ReadHandle {
         use redb::ReadableDatabase;
         match self {
             ReadHandle::Direct(db) => db.begin_read(),
-            ReadHandle::Recovered(db, _) => db.begin_read(),
+            ReadHandle::Recovered(db) => db.begin_read(),
         }
     }
 }
 
-/// Opens a database read-only; if it needs crash recovery, recovers a private copy.
+/// Opens a database read-only; if it needs crash recovery, recovers it in memory.
 pub fn open_read_only_recovering(path: &Path) -> Result<ReadHandle, String> {
     match guard_res(path, || Database::builder().open_read_only(path)) {
         Ok(db) => Ok(ReadHandle::Direct(db)),
         Err(e) if e.contains("repair") => {
-            let tmp =
-                tempfile::tempdir().map_err(|e| format!("create temporary directory: {e}"))?;
-            let copy = tmp.path().join("recovered.redb");
-            std::fs::copy(path, &copy).map_err(|e| format!("copy for recovery: {e}"))?;
-            let db = guard_res(&copy, || {
+            let overlay = backend::Overlay::open(path).map_err(|e| e.to_string())?;
+            let db = guard_res(path, || {
                 Database::builder()
                     .set_check_integrity_on_open(true)
-                    .open(&copy)
+                    .create_with_backend(overlay)
             })?;
-            Ok(ReadHandle::Recovered(Db::new(db, &copy), tmp))
+            Ok(ReadHandle::Recovered(Db::new(db, path)))
         }
         Err(e) => Err(e),
     }

@@ -9,6 +9,7 @@
 
 pub mod record;
 
+use crate::db::backend::Overlay;
 use crate::db::{guard, guard_res};
 use crate::error::{Error, Result};
 use record::{
@@ -149,18 +150,31 @@ impl Index {
     /// Creates a new index file and commits nothing: for a caller (reconstruct) that
     /// writes the whole index, header included, in its first transaction under a
     /// temporary name, and renames it into place only after that commit. One open
-    /// and one commit, where `create` and a first write would commit twice, and
-    /// `Database::create`, a close and `open` would flush the file five more times.
+    /// and one commit, where `create` and a first write would commit twice. redb's
+    /// own flushes are skipped ([`Unsynced`]): nothing refers to the file until its
+    /// rename, so [`close_durably`] flushes it once, before.
+    ///
+    /// [`Unsynced`]: crate::db::backend::Unsynced
+    /// [`close_durably`]: Index::close_durably
     pub fn create_unwritten(path: &Path) -> Result<Index> {
-        if path.exists() {
-            return Err(Error::db(path, "index already exists", ""));
-        }
-        let db = guard_res(path, || Database::create(path))
+        let file = crate::db::backend::Unsynced::create_new(path)
+            .map_err(|e| Error::io(path, "create index", e))?;
+        let db = guard_res(path, || Database::builder().create_with_backend(file))
             .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
         Ok(Index {
             db: crate::db::Db::new(db, path),
             path: path.to_owned(),
         })
+    }
+
+    /// Closes the index and flushes its file: the one flush of an index made by
+    /// [`create_unwritten`](Index::create_unwritten).
+    pub fn close_durably(self) -> Result<()> {
+        let path = self.path.clone();
+        drop(self);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| Error::io(&path, "fsync", e))
     }
 
     /// Opens an existing index for deliver, flags and expunge.
@@ -175,7 +189,8 @@ impl Index {
         })
     }
 
-    /// Opens an index that may be damaged, checking every page first (reconstruct).
+    /// Opens an index that may be damaged, checking every page first (reconstruct,
+    /// before it writes).
     pub fn open_checked(path: &Path) -> Result<Index> {
         let db = guard_res(path, || {
             Database::builder()
@@ -273,25 +288,26 @@ impl Index {
 /// A read-only view of an index.
 pub enum ReadHandle {
     Direct(redb::ReadOnlyDatabase),
-    /// The file needed crash recovery, which a read-only open cannot do: a private
-    /// copy was recovered instead, so a reader (or a dry run) changes nothing.
-    Recovered(crate::db::Db, tempfile::TempDir),
+    /// The file needed crash recovery, which a read-only open cannot do: it was
+    /// recovered in memory ([`Overlay`]), so a reader (or a dry run) changes nothing.
+    Recovered(crate::db::Db),
 }
 
 impl ReadHandle {
     fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
         match self {
             ReadHandle::Direct(db) => db.begin_read(),
-            ReadHandle::Recovered(db, _) => db.begin_read(),
+            ReadHandle::Recovered(db) => db.begin_read(),
         }
     }
 }
 
-/// Reads an index without taking write access (dump, dry runs). Never writes it.
+/// Reads an index without taking write access (dump, `--quick`). Never writes it,
+/// and trusts its pages (no checksum pass).
 pub fn load_read_only(path: &Path) -> Result<(State, ReadHandle)> {
     let handle = match guard_res(path, || Database::builder().open_read_only(path)) {
         Ok(db) => ReadHandle::Direct(db),
-        Err(e) if e.contains("repair") => recovered_copy(path)?,
+        Err(e) if e.contains("repair") => ReadHandle::Recovered(open_overlay(path)?),
         Err(e) => return Err(open_error(path, e)),
     };
     let state = guard(path, || -> Result<State> {
@@ -302,21 +318,30 @@ pub fn load_read_only(path: &Path) -> Result<(State, ReadHandle)> {
     Ok((state, handle))
 }
 
-fn recovered_copy(path: &Path) -> Result<ReadHandle> {
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), "create temporary directory", e))?;
-    let copy = tmp.path().join(INDEX_FILE_COPY);
-    std::fs::copy(path, &copy).map_err(|e| Error::io(path, "copy for recovery", e))?;
-    let db = guard_res(&copy, || {
-        Database::builder()
-            .set_check_integrity_on_open(true)
-            .open(&copy)
+/// Reads an index after checking every page's checksum, as [`Index::open_checked`]
+/// does, but through an [`Overlay`]: the check's commit (and a crashed file's
+/// recovery) stay in memory, so reconstruct's routine check and dry runs verify an
+/// index without writing or flushing it. A mailbox with nothing to change costs no
+/// write at all.
+pub fn load_checked(path: &Path) -> Result<State> {
+    let db = open_overlay(path)?;
+    guard(path, || -> Result<State> {
+        let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
+        load_state(path, &txn)
     })
-    .map_err(|e| open_error(path, e))?;
-    Ok(ReadHandle::Recovered(crate::db::Db::new(db, &copy), tmp))
+    .map_err(|e| corrupt(path, e))?
 }
 
-const INDEX_FILE_COPY: &str = "index-copy.redb";
+fn open_overlay(path: &Path) -> Result<crate::db::Db> {
+    let overlay = Overlay::open(path).map_err(|e| Error::io(path, "open index", e))?;
+    guard_res(path, || {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .create_with_backend(overlay)
+    })
+    .map(|db| crate::db::Db::new(db, path))
+    .map_err(|e| open_error(path, e))
+}
 
 /// Reads a cache entry through a read-only handle.
 pub fn cache_read_only(db: &ReadHandle, path: &Path, uid: u32) -> Result<Option<CacheEntry>> {

@@ -247,20 +247,15 @@ fn update_mirrors(store: &Store, reports: &[MailboxReport], opts: Options) -> Re
     })
 }
 
-/// The old index, if it opens and passes its checks; else why not.
-fn read_old(path: &Path, dry_run: bool) -> (Option<(State, Option<Index>)>, Option<String>) {
+/// The old index, if it opens and passes its checks (every page's checksum); else
+/// why not. Read through an overlay, so a run that changes nothing writes nothing,
+/// and a dry run sees exactly what a real run would.
+fn read_old(path: &Path) -> (Option<State>, Option<String>) {
     if !path.exists() {
         return (None, None);
     }
-    if dry_run {
-        // Read-only: a dry run must not even let redb repair the file.
-        return match index::load_read_only(path) {
-            Ok((s, _)) => (Some((s, None)), None),
-            Err(e) => (None, Some(e.detail())),
-        };
-    }
-    match Index::open_checked(path).and_then(|i| i.load().map(|s| (s, i))) {
-        Ok((s, i)) => (Some((s, Some(i))), None),
+    match index::load_checked(path) {
+        Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e.detail())),
     }
 }
@@ -297,20 +292,14 @@ fn rebuild(
         };
     }
     // The old index and the directory listing are independent: read both at once.
-    let ((old, damage), listing) = rayon::join(
-        || read_old(&index_path, opts.dry_run),
-        || scan::list_dir(&dir),
-    );
+    let ((old_state, damage), listing) =
+        rayon::join(|| read_old(&index_path), || scan::list_dir(&dir));
     let listing = listing?;
     if let Some(why) = &damage {
         rep.warnings.push(format!(
             "index unreadable, rebuilt from the message files: {why}"
         ));
     }
-    let (old_state, old_index) = match old {
-        Some((s, i)) => (Some(s), i),
-        None => (None, None),
-    };
 
     rep.unknown_files = listing.unknown.clone();
     let check = opts.check;
@@ -325,16 +314,17 @@ fn rebuild(
     // check, --quick and dry runs parse few files, if any: they scan, then write.
     let stream = !opts.dry_run
         && !listing.messages.is_empty()
-        && (old_index.is_none() || check == Check::Full);
+        && (old.state.is_none() || check == Check::Full);
     if !stream {
         let files = scan_all(&listing, old.state, check, progress);
         let Some(plan) = prepare(store, &dir, opts, mirror, &old, &listing, files, &mut rep)?
         else {
             return Ok(rep);
         };
-        match (old_index, old.state) {
-            (Some(idx), Some(o)) => idx.write(|w| write_plan(w, &plan, Some(o), &[], &dir))?,
-            _ => write_new_index(&dir, &index_path, |w| write_plan(w, &plan, None, &[], &dir))?,
+        match old.state {
+            Some(o) => Index::open_checked(&index_path)?
+                .write(|w| write_plan(w, &plan, Some(o), &[], &dir))?,
+            None => write_new_index(&dir, &index_path, |w| write_plan(w, &plan, None, &[], &dir))?,
         }
         return Ok(rep);
     }
@@ -346,9 +336,11 @@ fn rebuild(
             None => Ok(()),
         }
     };
-    match old_index {
-        Some(idx) if old.state.is_some() => idx.write(body)?,
-        _ => write_new_index(&dir, &index_path, body)?,
+    match old.state {
+        // Checked again on the real file: what the overlay verified is what redb
+        // writes over (its repair, if any, now for real).
+        Some(_) => Index::open_checked(&index_path)?.write(body)?,
+        None => write_new_index(&dir, &index_path, body)?,
     }
     Ok(rep)
 }
@@ -667,7 +659,7 @@ fn write_new_index(
     // file fails `load` (and is a stale temporary file to a later run).
     let idx = Index::create_unwritten(&tmp)?;
     idx.write(f)?;
-    drop(idx);
+    idx.close_durably()?;
     crate::faults::point("reconstruct-before-index-rename");
     rename_durable(&tmp, index_path)
 }

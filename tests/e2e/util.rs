@@ -150,23 +150,22 @@ impl Store {
             .collect()
     }
 
-    /// Every file under the store with its bytes and modification time.
-    pub fn snapshot(&self) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
+    /// Every file under the store with the hash of its bytes and its modification
+    /// time (a hash, so a failed comparison prints something readable).
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, (String, std::time::SystemTime)> {
         let mut out = BTreeMap::new();
-        fn walk(d: &Path, out: &mut BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)>) {
+        fn walk(d: &Path, out: &mut BTreeMap<PathBuf, (String, std::time::SystemTime)>) {
             let mut items: Vec<_> = std::fs::read_dir(d).unwrap().flatten().collect();
             items.sort_by_key(|e| e.file_name());
             for e in items {
                 let p = e.path();
                 let m = std::fs::symlink_metadata(&p).unwrap();
                 if m.is_dir() {
-                    out.insert(p.clone(), (Vec::new(), m.modified().unwrap()));
+                    out.insert(p.clone(), ("directory".into(), m.modified().unwrap()));
                     walk(&p, out);
                 } else {
-                    out.insert(
-                        p.clone(),
-                        (std::fs::read(&p).unwrap_or_default(), m.modified().unwrap()),
-                    );
+                    let bytes = std::fs::read(&p).unwrap_or_default();
+                    out.insert(p.clone(), (guid(&bytes), m.modified().unwrap()));
                 }
             }
         }
