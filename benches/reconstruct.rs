@@ -9,6 +9,8 @@
 //! - (c) `reconstruct -r --full` over intact indexes
 //! - (d) `reconstruct -r` over intact indexes (the routine check)
 //! - (q) `reconstruct -r --quick` over intact indexes
+//! - (s) the floor of (q): list every mailbox directory and stat every message file
+//!   (relative to its directory, in parallel), nothing else
 //! - (e) `reconstruct -m`
 //! - (f) `x-build-user-db`
 //!
@@ -29,7 +31,7 @@
 //!   --bin PATH          time this msgstore binary instead of the one cargo built
 //!   --tsv FILE          also append each phase's medians to FILE (for benches/peers.sh)
 //!   --cold              drop the page cache before each timed run (needs root)
-//!   --phases LIST       subset of a,b,c,d,q,e,f [all]
+//!   --phases LIST       subset of a,b,c,d,q,s,e,f [all]
 //!   --scale [LIST]      instead: the scaling series, e.g. 1000,10000,100000,10000x10
 //!                       (COUNTxPER = COUNT mailboxes of PER messages) [that list]
 
@@ -40,7 +42,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: cargo bench --bench reconstruct -- [--messages N] [--kb K[,K...]] \
-[--mailboxes M] [--corpus DIR] [--runs R] [--dir DIR] [--keep] [--bin PATH] [--cold] [--phases abcdqef] \
+[--mailboxes M] [--corpus DIR] [--runs R] [--dir DIR] [--keep] [--bin PATH] [--cold] [--phases abcdqsef] \
 [--scale [1000,10000,100000,10000x10]]";
 
 struct Opts {
@@ -67,7 +69,7 @@ fn parse_args() -> Opts {
         dir: None,
         keep: false,
         cold: false,
-        phases: "abcdqef".into(),
+        phases: "abcdqsef".into(),
         scale: None,
         tsv: None,
     };
@@ -109,6 +111,10 @@ fn parse_args() -> Opts {
             }
             "--floor-child" => {
                 floor_child(Path::new(&value(&mut i)));
+                std::process::exit(0);
+            }
+            "--stat-floor-child" => {
+                stat_floor_child(Path::new(&value(&mut i)));
                 std::process::exit(0);
             }
             "-h" | "--help" => {
@@ -154,6 +160,34 @@ fn floor_child(store: &Path) {
         })
         .sum();
     println!("{} {bytes}", files.len());
+}
+
+/// The floor of `--quick`, in a child process: every mailbox directory listed and
+/// every message file stat'ed through its directory entry (`fstatat` relative to the
+/// directory, as `reconstruct` does), in parallel. Prints the files seen.
+fn stat_floor_child(store: &Path) {
+    use rayon::prelude::*;
+    fn walk(dir: &Path, out: &mut Vec<std::fs::DirEntry>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(ft) if ft.is_dir() => walk(&e.path(), out),
+                Ok(ft) if ft.is_file() => out.push(e),
+                _ => {}
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for top in ["users", "public"] {
+        walk(&store.join(top), &mut entries);
+    }
+    let bytes: u64 = entries
+        .par_iter()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    println!("{} {bytes}", entries.len());
 }
 
 fn collect_messages(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -437,6 +471,17 @@ fn phases() -> Vec<Phase> {
             checks_total: true,
         },
         Phase {
+            key: 's',
+            label: "(s) floor of (q): list + stat, parallel",
+            prep: |s| {
+                let mut c = Command::new(std::env::current_exe().expect("current_exe"));
+                c.arg("--stat-floor-child").arg(&s.root);
+                c
+            },
+            reads: false,
+            checks_total: false,
+        },
+        Phase {
             key: 'e',
             label: "(e) reconstruct -m",
             prep: |s| json(&s.root, &["reconstruct", "-m"]),
@@ -552,7 +597,7 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
         let min = r.walls.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.walls.iter().copied().fold(0.0, f64::max);
         let rate = s.messages as f64 / m;
-        let mbs = if r.reads || r.key == 'q' {
+        let mbs = if r.reads || r.key == 'q' || r.key == 's' {
             format!("{:.0}", s.bytes as f64 / 1e6 / m)
         } else {
             "-".into()
@@ -574,6 +619,13 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
     let get = |k: char| results.iter().find(|r| r.key == k).map(Result::median);
     if let (Some(d), Some(q)) = (get('d'), get('q')) {
         println!("--quick is {:.1}x faster than the routine check (d)", d / q);
+        if let Some(st) = get('s') {
+            println!(
+                "the stat floor (s) is {:.1}x faster than (d); --quick costs {:.2}x its floor",
+                d / st,
+                q / st
+            );
+        }
     }
 }
 

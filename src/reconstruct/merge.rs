@@ -2,7 +2,6 @@
 //! say, following DESIGN.md's rules. Pure: no I/O, so every rule has a unit test.
 
 use super::scan::{FileState, Parsed};
-use crate::index::CacheEntry;
 use crate::index::State;
 use crate::index::record::Record;
 
@@ -26,7 +25,8 @@ pub struct Identity {
 pub enum CacheFrom {
     /// The old index's entry for this UID, unchanged.
     Old,
-    New(CacheEntry),
+    /// The file's parse (boxed as it came: a plan of mostly kept records stays small).
+    New(Box<Parsed>),
 }
 
 #[derive(Debug)]
@@ -108,7 +108,9 @@ pub fn merge(
         .max(mirror_uidnext)
         .max(max_file_uid.saturating_add(1))
         .max(1);
-    let mut seen = std::collections::BTreeSet::new();
+    // UIDs with a surviving record, ascending (the files come sorted).
+    let mut seen: Vec<u32> = Vec::with_capacity(files.len());
+    plan.records.reserve(files.len());
     let mut to_renumber: Vec<(u32, Box<Parsed>, Identity, Option<Record>)> = Vec::new();
 
     for f in files {
@@ -118,7 +120,7 @@ pub fn merge(
             FileState::Failed(why) => {
                 plan.unreadable.push(why);
                 if let Some(r) = old_rec {
-                    seen.insert(f.uid);
+                    seen.push(f.uid);
                     plan.kept += 1;
                     plan.records.push(Planned {
                         record: r,
@@ -129,7 +131,7 @@ pub fn merge(
             }
             FileState::Same => {
                 let Some(mut r) = old_rec else { continue };
-                seen.insert(f.uid);
+                seen.push(f.uid);
                 plan.kept += 1;
                 let before = r;
                 set_identity(&mut r, &f.identity);
@@ -144,7 +146,7 @@ pub fn merge(
                 match old_rec {
                     Some(r) if r.guid == p.guid => {
                         // --full: same content, fresh cache.
-                        seen.insert(f.uid);
+                        seen.push(f.uid);
                         plan.kept += 1;
                         let mut rec = r;
                         set_identity(&mut rec, &f.identity);
@@ -152,7 +154,7 @@ pub fn merge(
                         plan.records.push(Planned {
                             changed: true,
                             record: rec,
-                            cache: CacheFrom::New(p.cache),
+                            cache: CacheFrom::New(p),
                         });
                     }
                     Some(r) => {
@@ -169,7 +171,7 @@ pub fn merge(
                         let rec = new_record(f.uid, &p, &f.identity, now, modseq);
                         plan.records.push(Planned {
                             record: rec,
-                            cache: CacheFrom::New(p.cache),
+                            cache: CacheFrom::New(p),
                             changed: true,
                         });
                     }
@@ -191,15 +193,16 @@ pub fn merge(
         }
         plan.records.push(Planned {
             record: rec,
-            cache: CacheFrom::New(p.cache),
+            cache: CacheFrom::New(p),
             changed: true,
         });
     }
     if let Some(s) = old {
+        seen.sort_unstable();
         plan.dropped = s
             .records
             .keys()
-            .filter(|u| !seen.contains(u))
+            .filter(|u| seen.binary_search(u).is_err())
             .copied()
             .collect();
         plan.dropped.retain(|u| !plan.changed_content.contains(u));
@@ -251,6 +254,7 @@ fn new_record(uid: u32, p: &Parsed, id: &Identity, now: i64, modseq: u64) -> Rec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::CacheEntry;
     use crate::index::new_header;
     use crate::index::record::flag;
 

@@ -22,6 +22,7 @@ use report::{MailboxReport, Report};
 use scan::Check;
 use scan::FileState;
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -120,7 +121,17 @@ fn walk(
             continue;
         };
         parts.push(name);
-        walk(root, &item.path(), parts, out);
+        // A directory's link count is 2 plus its subdirectories on ext4, XFS and
+        // tmpfs: at exactly 2 there is nothing below it, and its listing (every
+        // message file of the mailbox, which the rebuild reads anyway) is skipped.
+        // File systems that do not keep the count (btrfs reports 1) are read.
+        if item.metadata().is_ok_and(|m| m.nlink() == 2) {
+            if let Ok(n) = MailboxName::from_parts(root, parts.clone()) {
+                out.insert(n);
+            }
+        } else {
+            walk(root, &item.path(), parts, out);
+        }
         parts.pop();
     }
 }
@@ -632,7 +643,7 @@ fn write_plan(
                 let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
                 w.put_cache(uid, &scan::cache_entry(&bytes))?;
             } else if !was_streamed(uid) {
-                w.put_cache(uid, c)?;
+                w.put_cache(uid, &c.cache)?;
             }
         }
     }

@@ -159,7 +159,6 @@ pub fn read_message(
     check: Check,
     buf: &mut Vec<u8>,
 ) -> (FileState, Identity) {
-    let path = entry.path();
     if let (Some(r), Check::Quick) = (old, check)
         && let Ok(meta) = entry.metadata()
     {
@@ -168,6 +167,8 @@ pub fn read_message(
             return (FileState::Same, id);
         }
     }
+    // Built only here: `--quick` over an unchanged file never needs the full path.
+    let path = entry.path();
     let failed = |e: std::io::Error, what: &str| {
         (
             FileState::Failed(format!("{}: {what}: {e}", path.display())),

@@ -637,6 +637,39 @@ fn k_damaged_mailbox_with_a_unicode_name_with_spaces_and_quotes() {
 }
 
 #[test]
+fn reconstruct_r_finds_nested_mailboxes_the_list_lacks() {
+    let s = Store::new();
+    joe_with_mail(&s, "joe");
+    // Restored from a backup: folders the mailbox list never heard of, one with a
+    // child (walked into) and one a leaf (found without reading its listing).
+    let deep = s.dir("users/joe/archive/2019");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("1."), sample(40)).unwrap();
+    std::fs::create_dir_all(s.dir("users/joe/other")).unwrap();
+    for args in [
+        &["reconstruct", "-r"][..],
+        &["reconstruct", "-r", "joe"][..],
+    ] {
+        let r = s.json(args);
+        let names: Vec<&str> = r["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mailbox"].as_str().unwrap())
+            .collect();
+        for want in [
+            "Other Users/joe",
+            "Other Users/joe/archive",
+            "Other Users/joe/archive/2019",
+            "Other Users/joe/other",
+        ] {
+            assert!(names.contains(&want), "{args:?} missed {want}: {names:?}");
+        }
+        assert_eq!(report(&r, "Other Users/joe/archive/2019")["messages"], 1);
+    }
+}
+
+#[test]
 fn reconstruct_of_an_intact_store_changes_nothing_and_full_reparses() {
     let s = Store::new();
     let (before, _, next) = joe_with_mail(&s, "joe");
