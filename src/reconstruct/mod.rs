@@ -179,11 +179,11 @@ pub fn run(store: &Store, names: &[MailboxName], opts: Options, progress: Progre
             })
             .collect()
     };
-    // Small mailboxes spend most of their time waiting for flushes (each index's
-    // commit and close, about 15 fdatasyncs in redb, and renames): with more of
-    // them in flight than there are cores (8 per core measured best of 1, 4, 8), the
-    // file system batches those flushes (ext4 commits concurrent fsyncs together).
-    // The message scans inside run on the same pool, so CPU work still spreads.
+    // Small mailboxes spend most of their time waiting for flushes (a new index's
+    // one fdatasync, its rename and the directory's fsync): with more of them in
+    // flight than there are cores (8 per core measured best of 1, 4, 8), the file
+    // system batches those flushes (ext4 commits concurrent fsyncs together). The
+    // message scans inside run on the same pool, so CPU work still spreads.
     let mut reports = if names.len() > 1 {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         match rayon::ThreadPoolBuilder::new()
@@ -413,9 +413,9 @@ fn scan_all(
     listing
         .messages
         .par_iter()
-        .map_init(Vec::new, |buf, (uid, entry)| {
+        .map(|(uid, entry)| {
             let old_rec = old.and_then(|s| s.records.get(uid));
-            let (state, identity) = scan::read_message(entry, old_rec, check, buf);
+            let (state, identity) = scan::read_message(entry, old_rec, check);
             progress(1);
             Scanned {
                 uid: *uid,
@@ -463,9 +463,9 @@ fn scan_streaming(
             scope.spawn(move |_| {
                 *slot = chunk
                     .par_iter()
-                    .map_init(Vec::new, |buf, (uid, entry)| {
+                    .map(|(uid, entry)| {
                         let old_rec = old.and_then(|s| s.records.get(uid));
-                        let (mut state, identity) = scan::read_message(entry, old_rec, check, buf);
+                        let (mut state, identity) = scan::read_message(entry, old_rec, check);
                         progress(1);
                         let mut encoded = None;
                         if let FileState::Parsed(p) = &mut state
