@@ -16,8 +16,10 @@
 //!
 //! Every phase runs as a child process (the release binary; the floor is this
 //! benchmark re-executed), timed wall-clock around spawn and `wait4`, whose rusage
-//! gives its peak memory. Each phase runs once untimed (warm-up), then `--runs`
-//! times; the table shows medians. The page cache is warm unless `--cold` (root
+//! gives its peak memory. The phases run in rounds (each round runs every phase
+//! once, so all are measured in the same stretch of a noisy machine's time), after
+//! a sync(2); round 0 is an untimed warm-up, then `--runs` rounds; the table shows
+//! medians. The page cache is warm unless `--cold` (root
 //! only) drops it before every timed run.
 //!
 //! Options (defaults in brackets):
@@ -534,43 +536,55 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn time_phase(s: &Store, p: &Phase, runs: usize, cold: bool) -> Result {
-    let mut r = Result {
-        key: p.key,
-        label: p.label,
-        reads: p.reads,
-        walls: Vec::new(),
-        cpus: Vec::new(),
-        rss_kib: Vec::new(),
-    };
+/// Times `phases` in rounds: each round runs every phase once, in order, so the
+/// floor and the phases compared with it are measured in the same minute of a
+/// noisy machine. Round 0 is the warm-up. Before every run, sync(2): what the
+/// last run (or the phase's preparation) wrote is flushed, so no run waits for
+/// another's writeback.
+fn time_phases(s: &Store, phases: &[&Phase], runs: usize, cold: bool) -> Vec<Result> {
+    let mut out: Vec<Result> = phases
+        .iter()
+        .map(|p| Result {
+            key: p.key,
+            label: p.label,
+            reads: p.reads,
+            walls: Vec::new(),
+            cpus: Vec::new(),
+            rss_kib: Vec::new(),
+        })
+        .collect();
     for run in 0..=runs {
-        let cmd = (p.prep)(s);
-        if cold && run > 0 {
-            drop_caches();
-        }
-        let x = run_child(cmd);
-        if p.checks_total {
-            check_total(&x.stdout, s.messages, p.label);
-        }
-        if p.key == 'a' {
-            let n: usize = x
-                .stdout
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if n != s.messages {
-                die(&format!("floor read {n} files, expected {}", s.messages));
+        for (p, r) in phases.iter().zip(out.iter_mut()) {
+            let cmd = (p.prep)(s);
+            if cold && run > 0 {
+                drop_caches();
+            } else {
+                // SAFETY: sync(2) takes no arguments and cannot fail.
+                unsafe { libc::sync() };
+            }
+            let x = run_child(cmd);
+            if p.checks_total {
+                check_total(&x.stdout, s.messages, p.label);
+            }
+            if p.key == 'a' {
+                let n: usize = x
+                    .stdout
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if n != s.messages {
+                    die(&format!("floor read {n} files, expected {}", s.messages));
+                }
+            }
+            if run > 0 {
+                r.walls.push(x.wall.as_secs_f64());
+                r.cpus.push(x.cpu.as_secs_f64());
+                r.rss_kib.push(x.maxrss_kib);
             }
         }
-        if run > 0 {
-            // run 0 is the warm-up
-            r.walls.push(x.wall.as_secs_f64());
-            r.cpus.push(x.cpu.as_secs_f64());
-            r.rss_kib.push(x.maxrss_kib);
-        }
     }
-    r
+    out
 }
 
 fn check_total(stdout: &str, expect: usize, what: &str) {
@@ -677,10 +691,9 @@ fn bench_one(o: &Opts, base: &Path, src: &Source, messages: usize, mailboxes: us
         root.display(),
         t.elapsed().as_secs_f64()
     );
-    let mut results = Vec::new();
-    for p in phases().iter().filter(|p| keys.contains(p.key)) {
-        results.push(time_phase(&s, p, o.runs, o.cold));
-    }
+    let all = phases();
+    let chosen: Vec<&Phase> = all.iter().filter(|p| keys.contains(p.key)).collect();
+    let results = time_phases(&s, &chosen, o.runs, o.cold);
     let cache = if o.cold {
         if drop_caches() {
             "cold (page cache dropped before each timed run)"
@@ -688,7 +701,7 @@ fn bench_one(o: &Opts, base: &Path, src: &Source, messages: usize, mailboxes: us
             "WARM: --cold asked, but dropping the page cache failed (not root?)"
         }
     } else {
-        "warm (one untimed warm-up run per phase; like the peers' figures)"
+        "warm (one untimed warm-up round; like the peers' figures)"
     };
     let title = format!(
         "{} messages in {} mailbox(es), {:.1} MB ({:.1} KB mean); {}\n{}; page cache {}; median of {} runs",
@@ -740,11 +753,9 @@ fn main() {
                 let n = mailboxes * per;
                 let root = base.join(format!("scale-{mailboxes}x{per}"));
                 let s = build_store(&root, src, n, mailboxes);
-                let res: Vec<Result> = phases()
-                    .iter()
-                    .filter(|p| keys.contains(p.key))
-                    .map(|p| time_phase(&s, p, o.runs, o.cold))
-                    .collect();
+                let all = phases();
+                let chosen: Vec<&Phase> = all.iter().filter(|p| keys.contains(p.key)).collect();
+                let res = time_phases(&s, &chosen, o.runs, o.cold);
                 print_table(
                     &format!(
                         "scale: {mailboxes} mailbox(es) x {per} messages, {:.1} MB; {}; {}",
