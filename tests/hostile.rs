@@ -436,12 +436,7 @@ fn symlinked_folder_directory_is_not_followed() {
     std::os::unix::fs::symlink(out.path(), s.dir("users/joe/evil")).unwrap();
     std::os::unix::fs::symlink(out.path(), s.dir("public/evil")).unwrap();
     let r = s.json(&["reconstruct", "-r"]);
-    let names: Vec<&str> = r["mailboxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["mailbox"].as_str().unwrap())
-        .collect();
+    let names = util::field_of(&r["mailboxes"], "mailbox");
     assert_eq!(names, vec!["Other Users/joe"], "{r}");
     let r = s.json(&["reconstruct", "-m"]);
     assert!(r["added"].as_array().unwrap().is_empty(), "{r}");

@@ -42,12 +42,7 @@ fn users_are_added_listed_and_deleted_and_bad_names_refused() {
     let s = Store::new();
     s.run(&["user", "add", "joe", "ann"]).ok();
     let users = s.json(&["user", "list"]);
-    let names: Vec<&str> = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&users["users"], "name");
     assert_eq!(names, ["ann", "joe"]);
     assert_eq!(users["users"][0]["status"], "active");
     assert!(users["users"][0]["created"].as_i64().unwrap() > 0);
@@ -105,12 +100,7 @@ fn mailboxes_are_created_listed_renamed_and_deleted() {
         );
     }
     let list = s.json(&["mailbox", "list", "joe"]);
-    let names: Vec<&str> = list["mailboxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&list["mailboxes"], "name");
     assert_eq!(
         names,
         [
@@ -378,12 +368,7 @@ fn names_with_spaces_quotes_and_unicode_from_prompt_script_and_command_line() {
     let script = "# a script on standard input\nmailbox create \"Other Users/joe/my stuff\"\nmailbox create 'joe/Ünïcødé \"quoted\"'\nmailbox create \"joe/100% 5.\"\n";
     s.run_stdin(&[], script.as_bytes()).ok();
     let list = s.json(&["mailbox", "list", "joe"]);
-    let names: Vec<&str> = list["mailboxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&list["mailboxes"], "name");
     assert_eq!(
         names,
         [

@@ -651,12 +651,7 @@ fn reconstruct_r_finds_nested_mailboxes_the_list_lacks() {
         &["reconstruct", "-r", "joe"][..],
     ] {
         let r = s.json(args);
-        let names: Vec<&str> = r["mailboxes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["mailbox"].as_str().unwrap())
-            .collect();
+        let names = field_of(&r["mailboxes"], "mailbox");
         for want in [
             "Other Users/joe",
             "Other Users/joe/archive",

@@ -217,6 +217,22 @@ pub fn assert_nothing_lost(
     );
 }
 
+/// `field` of every object in the JSON array `list` (a report's mailbox names, say).
+#[track_caller]
+pub fn field_of<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"));
+    items
+        .iter()
+        .map(|m| {
+            m[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field:?} in {m}"))
+        })
+        .collect()
+}
+
 pub fn sample(i: u64) -> Vec<u8> {
     msgstore::sample::message(7, i, 2)
 }
