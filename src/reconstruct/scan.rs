@@ -166,12 +166,17 @@ thread_local! {
 /// One open, one fstat and the reads; `--quick` stats (relative to the directory)
 /// and reads nothing when the file's identity matches its record.
 pub fn read_message(entry: &DirEntry, old: Option<&Record>, check: Check) -> (FileState, Identity) {
-    READ_BUFFER.with_borrow_mut(|buf| {
-        let out = read_into(entry, old, check, buf);
-        if buf.capacity() > KEEP_BUFFER {
-            *buf = Vec::new();
+    READ_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = read_into(entry, old, check, &mut buf);
+            if buf.capacity() > KEEP_BUFFER {
+                *buf = Vec::new();
+            }
+            out
         }
-        out
+        // Only if a read ever ran inside another on this thread (work stolen while
+        // parsing): a buffer of its own rather than a panic.
+        Err(_) => read_into(entry, old, check, &mut Vec::new()),
     })
 }
 
