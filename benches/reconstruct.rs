@@ -17,10 +17,10 @@
 //! Every phase runs as a child process (the release binary; the floor is this
 //! benchmark re-executed), timed wall-clock around spawn and `wait4`, whose rusage
 //! gives its peak memory. The phases run in rounds (each round runs every phase
-//! once, so all are measured in the same stretch of a noisy machine's time), after
-//! a sync(2); round 0 is an untimed warm-up, then `--runs` rounds; the table shows
-//! medians. The page cache is warm unless `--cold` (root
-//! only) drops it before every timed run.
+//! once, so all are measured in the same stretch of a noisy machine's time), each
+//! run after a sync(2); round 0 is an untimed warm-up, then `--runs` rounds; the
+//! table shows medians. The page cache is warm unless `--cold` (root only) drops
+//! it before every timed run.
 //!
 //! Options (defaults in brackets):
 //!   --messages N        messages in the store [20000]
@@ -536,12 +536,14 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// Times `phases` in rounds: each round runs every phase once, in order, so the
-/// floor and the phases compared with it are measured in the same minute of a
-/// noisy machine. Round 0 is the warm-up. Before every run, sync(2): what the
-/// last run (or the phase's preparation) wrote is flushed, so no run waits for
-/// another's writeback.
-fn time_phases(s: &Store, phases: &[&Phase], runs: usize, cold: bool) -> Vec<Result> {
+/// Times the phases named in `keys` in rounds: each round runs every phase once,
+/// in order, so the floor and the phases compared with it are measured in the same
+/// minute of a noisy machine. Round 0 is the warm-up. Before every run, sync(2):
+/// what the last run (or the phase's preparation) wrote is flushed, so no run
+/// waits for another's writeback.
+fn time_phases(s: &Store, keys: &str, runs: usize, cold: bool) -> Vec<Result> {
+    let all = phases();
+    let phases: Vec<&Phase> = all.iter().filter(|p| keys.contains(p.key)).collect();
     let mut out: Vec<Result> = phases
         .iter()
         .map(|p| Result {
@@ -691,9 +693,7 @@ fn bench_one(o: &Opts, base: &Path, src: &Source, messages: usize, mailboxes: us
         root.display(),
         t.elapsed().as_secs_f64()
     );
-    let all = phases();
-    let chosen: Vec<&Phase> = all.iter().filter(|p| keys.contains(p.key)).collect();
-    let results = time_phases(&s, &chosen, o.runs, o.cold);
+    let results = time_phases(&s, keys, o.runs, o.cold);
     let cache = if o.cold {
         if drop_caches() {
             "cold (page cache dropped before each timed run)"
@@ -753,9 +753,7 @@ fn main() {
                 let n = mailboxes * per;
                 let root = base.join(format!("scale-{mailboxes}x{per}"));
                 let s = build_store(&root, src, n, mailboxes);
-                let all = phases();
-                let chosen: Vec<&Phase> = all.iter().filter(|p| keys.contains(p.key)).collect();
-                let res = time_phases(&s, &chosen, o.runs, o.cold);
+                let res = time_phases(&s, &keys, o.runs, o.cold);
                 print_table(
                     &format!(
                         "scale: {mailboxes} mailbox(es) x {per} messages, {:.1} MB; {}; {}",

@@ -158,7 +158,7 @@ const KEEP_BUFFER: usize = 4 << 20;
 thread_local! {
     /// Each worker thread's read buffer, reused from file to file. A buffer per
     /// rayon split (`map_init`) was new memory every few files: 9-19% of a full
-    /// rebuild's CPU went to the kernel zeroing freshly faulted (huge) pages.
+    /// rebuild's profile samples were the kernel zeroing freshly faulted pages.
     static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
