@@ -11,6 +11,7 @@ pub mod users;
 
 use crate::db::{self, Which, mailboxes};
 use crate::error::{Error, Result};
+use crate::index::record::Record;
 use crate::index::{self, Index, State, Writer};
 use crate::store::fsutil::{rename_durable, sync_dir};
 use crate::store::lock::{Mode, Wait};
@@ -31,6 +32,26 @@ pub struct Options {
     pub dry_run: bool,
     pub check: Check,
     pub wait: bool,
+}
+
+/// The time of one mailbox's rebuild, read once: the merge stamps it on the
+/// records it makes, and a full rebuild stamps the same on those it streams.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    now: i64,
+    /// With no index, HIGHESTMODSEQ restarts from this clock-based floor so that
+    /// it stays above any value clients saw from the lost index.
+    modseq_floor: u64,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        let now = db::now_unix();
+        Clock {
+            now,
+            modseq_floor: (now.max(0) as u64).saturating_mul(1000),
+        }
+    }
 }
 
 /// Called with the number of messages done, for progress bars.
@@ -323,12 +344,22 @@ fn rebuild(
     // entries go into the write transaction while the next files are read, so
     // writing overlaps reading and no parsed entry waits in memory. The routine
     // check, --quick and dry runs parse few files, if any: they scan, then write.
+    let clock = Clock::now();
     let stream = !opts.dry_run
         && !listing.messages.is_empty()
         && (old.state.is_none() || check == Check::Full);
     if !stream {
         let files = scan_all(&listing, old.state, check, progress);
-        let Some(plan) = prepare(store, &dir, opts, mirror, &old, &listing, files, &mut rep)?
+        let Some(plan) = prepare(
+            store,
+            &dir,
+            opts,
+            (mirror, clock),
+            &old,
+            &listing,
+            files,
+            &mut rep,
+        )?
         else {
             return Ok(rep);
         };
@@ -341,8 +372,25 @@ fn rebuild(
     }
     let body = |w: &mut Writer<'_>| -> Result<()> {
         let mut streamed = Vec::new();
-        let files = scan_streaming(&listing, old.state, check, progress, w, &mut streamed)?;
-        match prepare(store, &dir, opts, mirror, &old, &listing, files, &mut rep)? {
+        let files = scan_streaming(
+            &listing,
+            old.state,
+            check,
+            clock,
+            progress,
+            w,
+            &mut streamed,
+        )?;
+        match prepare(
+            store,
+            &dir,
+            opts,
+            (mirror, clock),
+            &old,
+            &listing,
+            files,
+            &mut rep,
+        )? {
             Some(plan) => write_plan(w, &plan, old.state, &streamed, &dir),
             None => Ok(()),
         }
@@ -433,11 +481,14 @@ const STREAM_CHUNK: usize = 256;
 /// Like [`scan_all`], but each parsed file whose UID the merge will keep has its
 /// cache entry written into `w` (under that UID) while the next chunk of files is
 /// read, and dropped from memory; `streamed` gets those UIDs, ascending. The merge
-/// sees the rest of each entry unchanged (sizes, hash).
+/// sees the rest of each entry unchanged (sizes, hash). With no old index, each
+/// of those files' records is written too: the merge's record is known already
+/// ([`merge::record_without_index`]).
 fn scan_streaming(
     listing: &scan::Listing,
     old: Option<&State>,
     check: Check,
+    clock: Clock,
     progress: Progress<'_>,
     w: &mut Writer<'_>,
     streamed: &mut Vec<u32>,
@@ -451,10 +502,10 @@ fn scan_streaming(
         None => old_uidnext.is_none_or(|next| uid >= next),
     };
     let mut out = Vec::with_capacity(listing.messages.len());
-    let mut pending: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut pending: Vec<(u32, Vec<u8>, Option<Record>)> = Vec::new();
     let mut write_err = None;
     for chunk in listing.messages.chunks(STREAM_CHUNK) {
-        let mut scanned: Vec<(Scanned, Option<Vec<u8>>)> = Vec::new();
+        let mut scanned: Vec<(Scanned, Option<(Vec<u8>, Option<Record>)>)> = Vec::new();
         // The body (writing the previous chunk) runs here, on the thread that owns
         // the transaction; the spawned scan of this chunk runs on the pool, and
         // this thread joins it when done writing.
@@ -471,7 +522,16 @@ fn scan_streaming(
                         if let FileState::Parsed(p) = &mut state
                             && keeps_uid(*uid, &p.guid)
                         {
-                            encoded = Some(p.cache.encode());
+                            let record = old.is_none().then(|| {
+                                merge::record_without_index(
+                                    *uid,
+                                    p,
+                                    &identity,
+                                    clock.modseq_floor,
+                                    clock.now,
+                                )
+                            });
+                            encoded = Some((p.cache.encode(), record));
                             p.cache.envelope = Vec::new();
                             p.cache.bodystructure = Vec::new();
                             p.cache.body = Vec::new();
@@ -485,9 +545,9 @@ fn scan_streaming(
                     })
                     .collect();
             });
-            for (uid, bytes) in pending.drain(..) {
+            for (uid, bytes, record) in pending.drain(..) {
                 if write_err.is_none()
-                    && let Err(e) = w.put_cache_raw(uid, &bytes)
+                    && let Err(e) = put_streamed(w, uid, &bytes, record.as_ref())
                 {
                     write_err = Some(e);
                 }
@@ -497,29 +557,35 @@ fn scan_streaming(
             return Err(e);
         }
         for (s, encoded) in scanned {
-            if let Some(bytes) = encoded {
+            if let Some((bytes, record)) = encoded {
                 streamed.push(s.uid);
-                pending.push((s.uid, bytes));
+                pending.push((s.uid, bytes, record));
             }
             out.push(s);
         }
     }
-    for (uid, bytes) in pending {
-        w.put_cache_raw(uid, &bytes)?;
+    for (uid, bytes, record) in pending {
+        put_streamed(w, uid, &bytes, record.as_ref())?;
     }
     Ok(out)
+}
+
+fn put_streamed(w: &mut Writer<'_>, uid: u32, cache: &[u8], record: Option<&Record>) -> Result<()> {
+    if let Some(r) = record {
+        w.put_record(r)?;
+    }
+    w.put_cache_raw(uid, cache)
 }
 
 /// Merges, reports, and (unless this is a dry run or nothing changed) does
 /// everything on disk that must precede the commit, in the order that keeps every
 /// step recoverable: set aside, rename, remove temporaries, sync. Returns the plan
 /// to commit, if any.
-#[allow(clippy::too_many_arguments)]
 fn prepare(
     store: &Store,
     dir: &Path,
     opts: Options,
-    mirror: Option<(u32, u32)>,
+    (mirror, clock): (Option<(u32, u32)>, Clock),
     old: &Old<'_>,
     listing: &scan::Listing,
     files: Vec<Scanned>,
@@ -529,10 +595,7 @@ fn prepare(
         Check::Quick => 0,
         _ => files.iter().map(|f| f.identity.len).sum(),
     };
-    // With no index, HIGHESTMODSEQ restarts from a clock-based floor so that it
-    // stays above any value clients saw from the lost index.
-    let floor = (db::now_unix().max(0) as u64).saturating_mul(1000);
-    let plan = merge::merge(old.state, mirror, files, floor, db::now_unix());
+    let plan = merge::merge(old.state, mirror, files, clock.modseq_floor, clock.now);
     let uidvalidity = match plan.uidvalidity {
         Some(v) => v,
         None => {
@@ -609,7 +672,7 @@ fn prepare(
 
 /// Writes the plan into the open transaction: on the surviving index (`old`), only
 /// what changed; on a new one, everything. `streamed` (ascending) holds the UIDs
-/// whose cache entries the scan already wrote.
+/// whose cache entries the scan already wrote (and, on a new index, their records).
 fn write_plan(
     w: &mut Writer<'_>,
     (plan, header): &(Plan, index::record::Header),
@@ -636,7 +699,9 @@ fn write_plan(
         .collect();
     for p in plan.records.iter().filter(|p| old.is_none() || p.changed) {
         let uid = p.record.uid.get();
-        w.put_record(&p.record)?;
+        if old.is_some() || !was_streamed(uid) {
+            w.put_record(&p.record)?;
+        }
         if let CacheFrom::New(c) = &p.cache {
             if reparse.contains_key(&uid) {
                 let path = dir.join(message_file_name(uid));
