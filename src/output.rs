@@ -13,17 +13,22 @@ pub struct Printer {
 impl Printer {
     /// Prints a result: `value` as JSON, or the text `text` writes.
     pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce(&mut String)) {
-        let out = if self.json {
-            match serde_json::to_string_pretty(value) {
-                Ok(s) => s + "\n",
-                Err(e) => format!("{{\"error\": \"cannot encode result: {e}\"}}\n"),
+        if self.json {
+            // Written as it is encoded: a rebuild's report lists every UID, and one
+            // string of it all was fresh memory the kernel zeroed on the run's tail.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let done = serde_json::to_writer_pretty(&mut out, value)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            if let Err(e) = done {
+                stdout_failed(e);
             }
         } else {
             let mut s = String::new();
             text(&mut s);
-            s
-        };
-        write_stdout(&out);
+            write_stdout(&s);
+        }
     }
 
     /// An error, on stderr; with --json also as `{"error": ...}` on stdout so a
@@ -51,9 +56,14 @@ impl Printer {
 fn write_stdout(s: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("msgstore: cannot write to standard output: {e}");
+        stdout_failed(e);
     }
+}
+
+/// A reader that went away (`| head`) is no error; anything else is said once.
+fn stdout_failed(e: std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("msgstore: cannot write to standard output: {e}");
 }

@@ -52,6 +52,31 @@ impl UidSet {
     }
 }
 
+/// UIDs written as a sequence set, runs of consecutive UIDs as ranges: a rebuild
+/// that added 100,000 messages says `1:100000`, not every number. The order given
+/// is kept (a set that parses back to the same UIDs).
+pub fn format(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while let Some(&first) = uids.get(i) {
+        let mut last = first;
+        i += 1;
+        while uids.get(i).is_some_and(|&u| Some(u) == last.checked_add(1)) {
+            last = uids[i];
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&first.to_string());
+        if last != first {
+            out.push(':');
+            out.push_str(&last.to_string());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +89,24 @@ mod tests {
         let rev = UidSet::parse("5:2").unwrap();
         assert!(rev.contains(3, 10));
         assert!(UidSet::parse("*").unwrap().contains(10, 10));
+    }
+
+    #[test]
+    fn formats_runs_as_ranges_and_parses_back() {
+        assert_eq!(format(&[]), "");
+        assert_eq!(format(&[7]), "7");
+        assert_eq!(
+            format(&[1, 2, 3, 5, 8, 9, u32::MAX]),
+            "1:3,5,8:9,4294967295"
+        );
+        assert_eq!(
+            format(&[4, 3, 4294967294, 4294967295]),
+            "4,3,4294967294:4294967295"
+        );
+        let uids = [2, 3, 4, 10, 12, 13];
+        let s = UidSet::parse(&format(&uids)).unwrap();
+        let back: Vec<u32> = (1..=20).filter(|&u| s.contains(u, 20)).collect();
+        assert_eq!(back, uids);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::reconstruct::report::Report;
 use crate::reconstruct::scan::Check;
 use crate::reconstruct::{self, Options};
+use crate::uidset;
 use std::fmt::Write;
 
 pub fn reconstruct(ctx: &Ctx, a: ReconstructArgs) -> Result<i32> {
@@ -150,10 +151,14 @@ fn text(s: &mut String, r: &Report) {
             let _ = writeln!(s, "  {would}renumbered {a} -> {b} ({why})");
         }
         if !m.dropped.is_empty() {
-            let _ = writeln!(s, "  {would}dropped (no file): {}", join(&m.dropped));
+            let _ = writeln!(
+                s,
+                "  {would}dropped (no file): {}",
+                uidset::format(&m.dropped)
+            );
         }
         if !m.added.is_empty() {
-            let _ = writeln!(s, "  {would}added: {}", join(&m.added));
+            let _ = writeln!(s, "  {would}added: {}", uidset::format(&m.added));
         }
         for b in &m.bad {
             let _ = writeln!(s, "  {would}set aside (NUL byte): {b}");
@@ -185,10 +190,6 @@ fn text(s: &mut String, r: &Report) {
             ""
         }
     );
-}
-
-fn join(v: &[u32]) -> String {
-    v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
 }
 
 pub fn build_user_db(ctx: &Ctx, dry_run: bool) -> Result<i32> {

@@ -97,6 +97,11 @@ fn a_without_mirror_the_report_warns_that_uidvalidity_changed() {
         "{}",
         r.stdout
     );
+    assert!(
+        r.stdout.contains("\n  added: 1:5\n"),
+        "the added UIDs, as a set: {}",
+        r.stdout
+    );
     assert_ne!(s.dump("joe")["uidvalidity"].as_u64().unwrap(), uv);
     assert_nothing_lost(
         &before,
