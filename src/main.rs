@@ -6,6 +6,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    no_transparent_huge_pages();
     msgstore::db::install_panic_hook();
     let cli = msgstore::cli::Cli::parse();
     let status = match cli.command {
@@ -15,4 +16,17 @@ fn main() {
         None => msgstore::prompt::run(&cli.global),
     };
     std::process::exit(status);
+}
+
+/// A run is short and its memory is touched once: with huge pages, every region
+/// the allocator asks for is faulted in (and zeroed by the kernel) 2 MiB at a time,
+/// however little of it is used. Disabled, a full rebuild of 20,000 messages
+/// peaked at 24 MiB instead of 42, and took 5% less time (25 alternating runs).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments only and
+    // changes nothing but this process's huge-page policy; failure is harmless.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
