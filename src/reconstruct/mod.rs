@@ -351,14 +351,7 @@ fn rebuild(
     if !stream {
         let files = scan_all(&listing, old.state, check, progress);
         let Some(plan) = prepare(
-            store,
-            &dir,
-            opts,
-            (mirror, clock),
-            &old,
-            &listing,
-            files,
-            &mut rep,
+            store, &dir, opts, mirror, clock, &old, &listing, files, &mut rep,
         )?
         else {
             return Ok(rep);
@@ -382,14 +375,7 @@ fn rebuild(
             &mut streamed,
         )?;
         match prepare(
-            store,
-            &dir,
-            opts,
-            (mirror, clock),
-            &old,
-            &listing,
-            files,
-            &mut rep,
+            store, &dir, opts, mirror, clock, &old, &listing, files, &mut rep,
         )? {
             Some(plan) => write_plan(w, &plan, old.state, &streamed, &dir),
             None => Ok(()),
@@ -478,6 +464,9 @@ fn scan_all(
 /// that the entries waiting to be written stay small.
 const STREAM_CHUNK: usize = 256;
 
+/// A parsed file's encoded cache entry and, with no old index, its record.
+type Streamed = (Vec<u8>, Option<Record>);
+
 /// Like [`scan_all`], but each parsed file whose UID the merge will keep has its
 /// cache entry written into `w` (under that UID) while the next chunk of files is
 /// read, and dropped from memory; `streamed` gets those UIDs, ascending. The merge
@@ -502,10 +491,10 @@ fn scan_streaming(
         None => old_uidnext.is_none_or(|next| uid >= next),
     };
     let mut out = Vec::with_capacity(listing.messages.len());
-    let mut pending: Vec<(u32, Vec<u8>, Option<Record>)> = Vec::new();
+    let mut pending: Vec<(u32, Streamed)> = Vec::new();
     let mut write_err = None;
     for chunk in listing.messages.chunks(STREAM_CHUNK) {
-        let mut scanned: Vec<(Scanned, Option<(Vec<u8>, Option<Record>)>)> = Vec::new();
+        let mut scanned: Vec<(Scanned, Option<Streamed>)> = Vec::new();
         // The body (writing the previous chunk) runs here, on the thread that owns
         // the transaction; the spawned scan of this chunk runs on the pool, and
         // this thread joins it when done writing.
@@ -545,7 +534,7 @@ fn scan_streaming(
                     })
                     .collect();
             });
-            for (uid, bytes, record) in pending.drain(..) {
+            for (uid, (bytes, record)) in pending.drain(..) {
                 if write_err.is_none()
                     && let Err(e) = put_streamed(w, uid, &bytes, record.as_ref())
                 {
@@ -559,12 +548,12 @@ fn scan_streaming(
         for (s, encoded) in scanned {
             if let Some((bytes, record)) = encoded {
                 streamed.push(s.uid);
-                pending.push((s.uid, bytes, record));
+                pending.push((s.uid, (bytes, record)));
             }
             out.push(s);
         }
     }
-    for (uid, bytes, record) in pending {
+    for (uid, (bytes, record)) in pending {
         put_streamed(w, uid, &bytes, record.as_ref())?;
     }
     Ok(out)
@@ -581,11 +570,13 @@ fn put_streamed(w: &mut Writer<'_>, uid: u32, cache: &[u8], record: Option<&Reco
 /// everything on disk that must precede the commit, in the order that keeps every
 /// step recoverable: set aside, rename, remove temporaries, sync. Returns the plan
 /// to commit, if any.
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     store: &Store,
     dir: &Path,
     opts: Options,
-    (mirror, clock): (Option<(u32, u32)>, Clock),
+    mirror: Option<(u32, u32)>,
+    clock: Clock,
     old: &Old<'_>,
     listing: &scan::Listing,
     files: Vec<Scanned>,
