@@ -119,6 +119,14 @@ fn parse_args() -> Opts {
                 stat_floor_child(Path::new(&value(&mut i)));
                 std::process::exit(0);
             }
+            "--build-child" => {
+                let root = PathBuf::from(value(&mut i));
+                let messages = num(value(&mut i));
+                let mailboxes = num(value(&mut i));
+                let src = Source::from_arg(&value(&mut i));
+                println!("{}", build_store_here(&root, &src, messages, mailboxes));
+                std::process::exit(0);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -282,15 +290,47 @@ fn ms_ok(store: &Path, args: &[&str]) -> String {
 
 /// Where the messages come from.
 enum Source {
-    Sample { seed: u64, kb: usize },
-    Files(Vec<PathBuf>),
+    Sample {
+        seed: u64,
+        kb: usize,
+    },
+    /// The corpus directory, and its files.
+    Files(PathBuf, Vec<PathBuf>),
 }
 
 impl Source {
+    /// The source as one argument of `--build-child`, and back.
+    fn arg(&self) -> String {
+        match self {
+            Source::Sample { seed, kb } => format!("sample:{seed}:{kb}"),
+            Source::Files(dir, _) => format!("corpus:{}", dir.display()),
+        }
+    }
+
+    fn from_arg(a: &str) -> Source {
+        if let Some(dir) = a.strip_prefix("corpus:") {
+            return Source::Files(dir.into(), corpus_files(Path::new(dir)));
+        }
+        let mut it = a
+            .strip_prefix("sample:")
+            .unwrap_or_else(|| die(a))
+            .split(':');
+        let mut next = || -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| die(a))
+        };
+        let seed = next();
+        Source::Sample {
+            seed,
+            kb: next() as usize,
+        }
+    }
+
     fn message(&self, i: usize) -> Vec<u8> {
         match self {
             Source::Sample { seed, kb } => msgstore::sample::message(*seed, i as u64, *kb),
-            Source::Files(f) => std::fs::read(&f[i % f.len()])
+            Source::Files(_, f) => std::fs::read(&f[i % f.len()])
                 .unwrap_or_else(|e| die(&format!("{:?}: {e}", f[i % f.len()]))),
         }
     }
@@ -300,7 +340,7 @@ impl Source {
             Source::Sample { seed, kb } => {
                 format!("msgstore::sample corpus (seed {seed}, mean ~{kb} KB)")
             }
-            Source::Files(f) => format!(
+            Source::Files(_, f) => format!(
                 "corpus {} ({} files)",
                 f.first()
                     .and_then(|p| p.parent())
@@ -356,10 +396,34 @@ struct Store {
     bytes: u64,
 }
 
-/// Builds the store: `init`, `user add`, the message files written straight into
-/// the mailbox directories (as a restore would), then `reconstruct -m` to list the
-/// folders. No index exists afterwards: the first (b) run builds them.
+/// Builds the store in a child process. A child's peak memory as `wait4` reports
+/// it is at least the peak of the process it was spawned from (Linux keeps the
+/// larger high-water mark across exec): built here, the messages generated for
+/// 10,000 mailboxes made every phase's peak read 46.5 MiB.
 fn build_store(root: &Path, src: &Source, messages: usize, mailboxes: usize) -> Store {
+    let mut c = Command::new(std::env::current_exe().expect("current_exe"));
+    c.arg("--build-child")
+        .arg(root)
+        .arg(messages.to_string())
+        .arg(mailboxes.to_string())
+        .arg(src.arg());
+    let out = run_child(c).stdout;
+    let bytes = out
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| die(&format!("--build-child said {out:?}")));
+    Store {
+        root: root.to_owned(),
+        messages,
+        mailboxes,
+        bytes,
+    }
+}
+
+/// `init`, `user add`, the message files written straight into the mailbox
+/// directories (as a restore would), then `reconstruct -m` to list the folders. No
+/// index exists afterwards: the first (b) run builds them. Gives the bytes written.
+fn build_store_here(root: &Path, src: &Source, messages: usize, mailboxes: usize) -> u64 {
     use rayon::prelude::*;
     let _ = std::fs::remove_dir_all(root);
     ms_ok(root, &["init"]);
@@ -386,12 +450,7 @@ fn build_store(root: &Path, src: &Source, messages: usize, mailboxes: usize) -> 
     if mailboxes > users.len() {
         ms_ok(root, &["reconstruct", "-m"]);
     }
-    Store {
-        root: root.to_owned(),
-        messages,
-        mailboxes,
-        bytes,
-    }
+    bytes
 }
 
 fn remove_indexes(dir: &Path) {
@@ -730,7 +789,7 @@ fn main() {
     });
     std::fs::create_dir_all(&base).unwrap_or_else(|e| die(&format!("{base:?}: {e}")));
     let sources: Vec<Source> = match &o.corpus {
-        Some(d) => vec![Source::Files(corpus_files(d))],
+        Some(d) => vec![Source::Files(d.clone(), corpus_files(d))],
         None => {
             o.kb.iter()
                 .map(|&kb| Source::Sample { seed: 1, kb })
