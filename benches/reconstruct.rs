@@ -38,7 +38,7 @@
 //!                       (COUNTxPER = COUNT mailboxes of PER messages) [that list]
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -226,21 +226,32 @@ struct Sample {
     /// User + system CPU time: less sensitive than wall time to other load.
     cpu: Duration,
     maxrss_kib: u64,
-    stdout: String,
+    /// What it printed, in an unnamed file: a report on 10,000 mailboxes is
+    /// megabytes, and read into this process it would raise the peak memory that
+    /// the next child inherits (see `build_store`).
+    stdout: std::fs::File,
+}
+
+impl Sample {
+    /// The whole output: only for the small ones (a count, a size).
+    fn text(mut self) -> String {
+        let mut s = String::new();
+        let _ = self.stdout.rewind();
+        let _ = self.stdout.read_to_string(&mut s);
+        s
+    }
 }
 
 fn run_child(mut cmd: Command) -> Sample {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut stdout = tempfile::tempfile().unwrap_or_else(|e| die(&format!("tempfile: {e}")));
+    let for_child = stdout
+        .try_clone()
+        .unwrap_or_else(|e| die(&format!("tempfile: {e}")));
+    cmd.stdout(Stdio::from(for_child)).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("spawn: {e}")));
-    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
-    let mut out = child.stdout.take().expect("stdout");
+    // Drain stderr on a thread so a chatty child never blocks on a full pipe.
     let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
     let t_err = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = err.read_to_string(&mut s);
@@ -255,13 +266,15 @@ fn run_child(mut cmd: Command) -> Sample {
     if r != pid {
         die(&format!("wait4: {}", std::io::Error::last_os_error()));
     }
-    let stdout = t_out.join().unwrap_or_default();
     let stderr = t_err.join().unwrap_or_default();
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
+        let mut head = Vec::new();
+        let _ = stdout.rewind();
+        let _ = (&mut stdout).take(4000).read_to_end(&mut head);
         die(&format!(
             "{cmd:?} failed (status {status}):\n{stderr}\n{}",
-            &stdout[..stdout.len().min(4000)]
+            String::from_utf8_lossy(&head)
         ));
     }
     // The std handle must not try to reap the already reaped child.
@@ -282,8 +295,8 @@ fn ms(store: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn ms_ok(store: &Path, args: &[&str]) -> String {
-    run_child(ms(store, args)).stdout
+fn ms_ok(store: &Path, args: &[&str]) {
+    run_child(ms(store, args));
 }
 
 // ---------------------------------------------------------------- the corpus
@@ -407,7 +420,7 @@ fn build_store(root: &Path, src: &Source, messages: usize, mailboxes: usize) -> 
         .arg(messages.to_string())
         .arg(mailboxes.to_string())
         .arg(src.arg());
-    let out = run_child(c).stdout;
+    let out = run_child(c).text();
     let bytes = out
         .trim()
         .parse()
@@ -623,13 +636,14 @@ fn time_phases(s: &Store, keys: &str, runs: usize, cold: bool) -> Vec<Result> {
                 // SAFETY: sync(2) takes no arguments and cannot fail.
                 unsafe { libc::sync() };
             }
-            let x = run_child(cmd);
+            let mut x = run_child(cmd);
             if p.checks_total {
-                check_total(&x.stdout, s.messages, p.label);
+                check_total(&mut x.stdout, s.messages, p.label);
             }
+            let (wall, cpu, rss) = (x.wall, x.cpu, x.maxrss_kib);
             if p.key == 'a' {
                 let n: usize = x
-                    .stdout
+                    .text()
                     .split_whitespace()
                     .next()
                     .and_then(|v| v.parse().ok())
@@ -639,20 +653,32 @@ fn time_phases(s: &Store, keys: &str, runs: usize, cold: bool) -> Vec<Result> {
                 }
             }
             if run > 0 {
-                r.walls.push(x.wall.as_secs_f64());
-                r.cpus.push(x.cpu.as_secs_f64());
-                r.rss_kib.push(x.maxrss_kib);
+                r.walls.push(wall.as_secs_f64());
+                r.cpus.push(cpu.as_secs_f64());
+                r.rss_kib.push(rss);
             }
         }
     }
     out
 }
 
-fn check_total(stdout: &str, expect: usize, what: &str) {
-    let v: serde_json::Value = serde_json::from_str(stdout)
-        .unwrap_or_else(|e| die(&format!("{what}: not JSON ({e}): {stdout:.300}")));
-    let got = v["total"]["messages"].as_u64().unwrap_or(0) as usize;
-    let failed = v["total"]["failed"].as_u64().unwrap_or(0);
+/// Checks the report's total, reading it as a stream: of a report only the total
+/// is kept in memory, whatever the number of mailboxes.
+fn check_total(stdout: &mut std::fs::File, expect: usize, what: &str) {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        total: Total,
+    }
+    #[derive(serde::Deserialize)]
+    struct Total {
+        messages: u64,
+        failed: u64,
+    }
+    let _ = stdout.rewind();
+    let v: Report = serde_json::from_reader(std::io::BufReader::new(stdout))
+        .unwrap_or_else(|e| die(&format!("{what}: not a report ({e})")));
+    let got = v.total.messages as usize;
+    let failed = v.total.failed;
     if got != expect || failed != 0 {
         die(&format!(
             "{what}: {got} messages, {failed} failed; expected {expect}"
