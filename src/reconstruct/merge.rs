@@ -4,6 +4,7 @@
 use super::scan::{FileState, Parsed};
 use crate::index::State;
 use crate::index::record::Record;
+use std::collections::BTreeMap;
 
 /// A message file as scanned.
 pub struct Scanned {
@@ -113,8 +114,9 @@ pub fn merge(
     plan.records.reserve(files.len());
     let mut to_renumber: Vec<(u32, Box<Parsed>, Identity, Option<Record>)> = Vec::new();
 
+    let mut records = old.map(|s| Cursor::new(&s.records));
     for f in files {
-        let old_rec = old.and_then(|s| s.records.get(&f.uid)).copied();
+        let old_rec = records.as_mut().and_then(|c| c.get(f.uid)).copied();
         match f.state {
             FileState::Nul(_) => plan.bad.push(f.uid),
             FileState::Failed(why) => {
@@ -219,6 +221,37 @@ pub fn merge(
         old_highest
     };
     plan
+}
+
+/// Finds the records of ascending UIDs by walking the map once, as the files come
+/// (sorted by UID): one search per file cost as much as the rest of the merge.
+/// A UID out of order is searched for.
+struct Cursor<'a> {
+    map: &'a BTreeMap<u32, Record>,
+    walk: std::iter::Peekable<std::collections::btree_map::Iter<'a, u32, Record>>,
+    last: u32,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(map: &'a BTreeMap<u32, Record>) -> Cursor<'a> {
+        Cursor {
+            map,
+            walk: map.iter().peekable(),
+            last: 0,
+        }
+    }
+
+    fn get(&mut self, uid: u32) -> Option<&'a Record> {
+        if uid < self.last {
+            return self.map.get(&uid);
+        }
+        self.last = uid;
+        while self.walk.next_if(|(k, _)| **k < uid).is_some() {}
+        self.walk
+            .peek()
+            .filter(|(k, _)| **k == uid)
+            .map(|(_, r)| *r)
+    }
 }
 
 fn set_identity(r: &mut Record, id: &Identity) {
@@ -431,6 +464,34 @@ mod tests {
         let got: Vec<Record> = plan.records.iter().map(|p| p.record).collect();
         assert_eq!(got, expect);
         assert_eq!(plan.highestmodseq, 1001);
+    }
+
+    #[test]
+    fn the_cursor_finds_records_in_any_order_of_uids() {
+        let map: BTreeMap<u32, Record> = [2, 3, 7, 20]
+            .into_iter()
+            .map(|u| {
+                let r = Record {
+                    uid: u.into(),
+                    ..Record::default()
+                };
+                (u, r)
+            })
+            .collect();
+        let mut c = Cursor::new(&map);
+        let found = |c: &mut Cursor<'_>, u: u32| c.get(u).map(|r| r.uid.get());
+        for (uid, want) in [
+            (1, None),
+            (2, Some(2)),
+            (7, Some(7)),
+            (3, Some(3)),
+            (5, None),
+            (7, Some(7)),
+            (21, None),
+            (20, Some(20)),
+        ] {
+            assert_eq!(found(&mut c, uid), want, "UID {uid}");
+        }
     }
 
     #[test]
