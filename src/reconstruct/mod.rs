@@ -393,8 +393,8 @@ fn rebuild(
 /// `--quick` over a mailbox that needs nothing written (the usual case): the index
 /// is read through a read-only handle (no page-checksum pass, no commit, no flush:
 /// `--quick` trusts the index as it trusts file identities), the files are only
-/// stat'ed. Gives the report, or `None` when anything
-/// would change or the index cannot be read so; the caller then takes the full path.
+/// stat'ed, and nothing is read. Gives the report, or `None` when anything would
+/// change or the index cannot be read so; the caller then takes the full path.
 fn quick_unchanged(
     dir: &Path,
     index_path: &Path,
@@ -405,13 +405,50 @@ fn quick_unchanged(
     if !index_path.exists() {
         return Ok(None);
     }
-    let (loaded, listing) =
-        rayon::join(|| index::load_read_only(index_path), || scan::list_dir(dir));
-    let (Ok((state, handle)), Ok(listing)) = (loaded, listing) else {
+    // The files are stat'ed while the index is still being read: the two are
+    // independent until their identities are compared.
+    let (loaded, listed) = rayon::join(
+        || index::load_read_only(index_path),
+        || {
+            scan::list_dir(dir).map(|listing| {
+                let ids: Vec<Option<merge::Identity>> = listing
+                    .messages
+                    .par_iter()
+                    .map(|(_, entry)| {
+                        let meta = entry.metadata().ok().filter(|m| m.is_file());
+                        progress(1);
+                        meta.map(|m| scan::identity(&m))
+                    })
+                    .collect();
+                (listing, ids)
+            })
+        },
+    );
+    let (Ok((state, handle)), Ok((listing, ids))) = (loaded, listed) else {
         return Ok(None);
     };
     drop(handle);
-    let files = scan_all(&listing, Some(&state), Check::Quick, progress);
+    // Unchanged is one record per file, both in UID order, and each file what its
+    // record says; anything else sends the mailbox down the default path, which
+    // reads what changed (read here too, it would be read twice).
+    let mut records = state.records.values();
+    let files: Option<Vec<Scanned>> = listing
+        .messages
+        .iter()
+        .zip(ids)
+        .map(|((uid, _), id)| {
+            let record = records.next().filter(|r| r.uid.get() == *uid)?;
+            let id = id.filter(|id| scan::same_identity(record, id))?;
+            Some(Scanned {
+                uid: *uid,
+                state: FileState::Same,
+                identity: id,
+            })
+        })
+        .collect();
+    let Some(files) = files.filter(|_| records.next().is_none()) else {
+        return Ok(None);
+    };
     let plan = merge::merge(Some(&state), mirror, files, 0, db::now_unix());
     let Some(uidvalidity) = plan.uidvalidity else {
         return Ok(None);

@@ -783,3 +783,41 @@ fn list_changes_wait_for_a_mailbox_list_rebuild_then_fail_clearly() {
     dir.unlock().unwrap();
     s.run(&["mailbox", "create", "joe/x"]).ok();
 }
+
+#[test]
+fn quick_finds_what_changed_and_repairs_it_as_the_default_check_does() {
+    let s = Store::new();
+    let (before, _, next) = joe_with_mail(&s, "joe");
+    s.run(&["reconstruct", "-r"]).ok();
+    // Message 3 (\Seen) replaced by other bytes, message 5 gone, message 1 only
+    // touched: its identity changes, its content does not.
+    let replaced = sample(200);
+    std::fs::write(s.dir("users/joe/3."), &replaced).unwrap();
+    std::fs::remove_file(s.dir("users/joe/5.")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(s.dir("users/joe/1."))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    let r = s.json(&["reconstruct", "--quick", "joe"]);
+    let m = report(&r, "Other Users/joe");
+    assert_eq!(m["changed_content"], serde_json::json!([3]), "{m}");
+    assert_eq!(m["renumbered"], serde_json::json!([[3, next]]));
+    assert_eq!(m["dropped"], serde_json::json!([5]));
+    assert_eq!(m["rewritten"], true);
+    let after = s.contents("joe");
+    assert_eq!(after[&guid(&replaced)], (next, vec!["\\Seen".to_string()]));
+    let one = before.iter().find(|(_, (uid, _))| *uid == 1).unwrap();
+    assert_eq!(
+        after[one.0], *one.1,
+        "the touched message keeps its UID and flags"
+    );
+    // The touched file's new identity is in the index now: nothing left to do.
+    let r = s.json(&["reconstruct", "--quick", "joe"]);
+    let m = report(&r, "Other Users/joe");
+    assert_eq!(
+        (&m["rewritten"], &m["bytes_read"]),
+        (&serde_json::json!(false), &serde_json::json!(0))
+    );
+}
