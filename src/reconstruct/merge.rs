@@ -59,6 +59,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Messages in the mailbox after the plan: every record it keeps or makes.
+    pub fn messages(&self) -> usize {
+        self.kept + self.added.len() + self.renumbered.len()
+    }
+
     /// Whether the index must be written at all.
     pub fn changes_anything(&self, old: Option<&State>) -> bool {
         let Some(old) = old else { return true };
@@ -69,6 +74,28 @@ impl Plan {
             || old.header.uidnext.get() != self.uidnext
             || old.header.exists.get() as usize != self.records.len()
     }
+}
+
+/// The plan [`merge`] gives when each of the old records has its file, unchanged
+/// (`Same`, with the identity the record holds) and there is no other file: if
+/// that changes nothing, the same plan without its records, else `None`. What
+/// `--quick` needs for a mailbox it leaves alone, without copying every record.
+pub fn unchanged(old: &State, mirror: Option<(u32, u32)>) -> Option<Plan> {
+    let h = &old.header;
+    let uidnext = h.uidnext.get();
+    let max_uid = old.records.keys().next_back().copied().unwrap_or(0);
+    let same = h.uidvalidity.get() != 0
+        && uidnext >= 1
+        && uidnext > max_uid
+        && mirror.is_none_or(|(_, next)| next <= uidnext)
+        && h.exists.get() as usize == old.records.len();
+    same.then(|| Plan {
+        uidvalidity: Some(h.uidvalidity.get()),
+        uidnext,
+        highestmodseq: h.highestmodseq.get(),
+        kept: old.records.len(),
+        ..Plan::default()
+    })
 }
 
 /// Applies the rules. `modseq_floor` is the HIGHESTMODSEQ to start from when no
@@ -220,6 +247,7 @@ pub fn merge(
     } else {
         old_highest
     };
+    debug_assert_eq!(plan.messages(), plan.records.len());
     plan
 }
 
@@ -464,6 +492,67 @@ mod tests {
         let got: Vec<Record> = plan.records.iter().map(|p| p.record).collect();
         assert_eq!(got, expect);
         assert_eq!(plan.highestmodseq, 1001);
+    }
+
+    #[test]
+    fn the_unchanged_plan_is_the_merge_of_unchanged_files() {
+        let same = |o: &State| -> Vec<Scanned> {
+            o.records
+                .values()
+                .map(|r| Scanned {
+                    uid: r.uid.get(),
+                    state: FileState::Same,
+                    identity: Identity {
+                        len: r.file_size.get(),
+                        dev: r.file_dev.get(),
+                        ino: r.file_ino.get(),
+                        mtime_ns: r.file_mtime_ns.get(),
+                    },
+                })
+                .collect()
+        };
+        let intact = old(6, &[(1, 1, flag::SEEN), (4, 4, 0), (5, 5, 0)]);
+        let mut no_uidvalidity = intact.clone();
+        no_uidvalidity.header.uidvalidity = 0.into();
+        let mut wrong_count = intact.clone();
+        wrong_count.header.exists = 2.into();
+        let empty = old(1, &[]);
+        for (o, mirror) in [
+            (&intact, None),
+            (&intact, Some((42, 6))),
+            (&intact, Some((7, 3))),
+            (&intact, Some((42, 7))),
+            (&no_uidvalidity, None),
+            (&wrong_count, None),
+            (&empty, None),
+            (&empty, Some((42, 2))),
+        ] {
+            let merged = merge(Some(o), mirror, same(o), 0, 0);
+            let merge_changes = merged.uidvalidity.is_none() || merged.changes_anything(Some(o));
+            match unchanged(o, mirror) {
+                None => assert!(merge_changes, "{mirror:?}: merge changes nothing"),
+                Some(p) => {
+                    assert!(!merge_changes, "{mirror:?}: merge changes something");
+                    assert_eq!(
+                        (
+                            p.uidvalidity,
+                            p.uidnext,
+                            p.highestmodseq,
+                            p.kept,
+                            p.messages()
+                        ),
+                        (
+                            merged.uidvalidity,
+                            merged.uidnext,
+                            merged.highestmodseq,
+                            merged.kept,
+                            merged.messages()
+                        ),
+                        "{mirror:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

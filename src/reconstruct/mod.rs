@@ -432,34 +432,22 @@ fn quick_unchanged(
     // record says; anything else sends the mailbox down the default path, which
     // reads what changed (read here too, it would be read twice).
     let mut records = state.records.values();
-    let files: Option<Vec<Scanned>> = listing
-        .messages
-        .iter()
-        .zip(ids)
-        .map(|((uid, _), id)| {
-            let record = records.next().filter(|r| r.uid.get() == *uid)?;
-            let id = id.filter(|id| scan::same_identity(record, id))?;
-            Some(Scanned {
-                uid: *uid,
-                state: FileState::Same,
-                identity: id,
-            })
-        })
-        .collect();
-    let Some(files) = files.filter(|_| records.next().is_none()) else {
+    let all_same = listing.messages.iter().zip(ids).all(|((uid, _), id)| {
+        records
+            .next()
+            .filter(|r| r.uid.get() == *uid)
+            .zip(id)
+            .is_some_and(|(r, id)| scan::same_identity(r, &id))
+    });
+    if !all_same || records.next().is_some() || !listing.temp.is_empty() {
+        return Ok(None);
+    }
+    let Some(plan) = merge::unchanged(&state, mirror) else {
         return Ok(None);
     };
-    let plan = merge::merge(Some(&state), mirror, files, 0, db::now_unix());
     let Some(uidvalidity) = plan.uidvalidity else {
         return Ok(None);
     };
-    if plan.changes_anything(Some(&state))
-        || !listing.temp.is_empty()
-        || !plan.bad.is_empty()
-        || !plan.unreadable.is_empty()
-    {
-        return Ok(None);
-    }
     rep.unknown_files = listing.unknown.clone();
     fill_report(&mut rep, &plan, &listing, uidvalidity);
     rep.rewritten = false;
@@ -772,7 +760,7 @@ fn fill_report(rep: &mut MailboxReport, plan: &Plan, listing: &scan::Listing, ui
     rep.uidvalidity = uidvalidity;
     rep.uidnext = plan.uidnext;
     rep.highestmodseq = plan.highestmodseq;
-    rep.messages = plan.records.len();
+    rep.messages = plan.messages();
     rep.kept = plan.kept;
     rep.added = plan.added.clone();
     rep.renumbered = plan.renumbered.iter().map(|&(a, b)| [a, b]).collect();
