@@ -318,17 +318,47 @@ impl ReadHandle {
 /// Reads an index without taking write access (dump, `--quick`). Never writes it,
 /// and trusts its pages (no checksum pass).
 pub fn load_read_only(path: &Path) -> Result<(State, ReadHandle)> {
-    let handle = match guard_res(path, || Database::builder().open_read_only(path)) {
-        Ok(db) => ReadHandle::Direct(db),
-        Err(e) if e.contains("repair") => ReadHandle::Recovered(open_overlay(path)?),
-        Err(e) => return Err(open_error(path, e)),
-    };
-    let state = guard(path, || -> Result<State> {
-        let txn = handle.begin_read().map_err(|e| corrupt(path, e))?;
-        load_state(path, &txn)
-    })
-    .map_err(|e| corrupt(path, e))??;
+    let handle = open_read_only(path)?;
+    let state = read_only(&handle, path, load_state)?;
     Ok((state, handle))
+}
+
+/// The header alone, read as [`load_read_only`] reads (`reconstruct -m`, which
+/// needs UIDVALIDITY and UIDNEXT, not every record).
+pub fn header_read_only(path: &Path) -> Result<Header> {
+    read_only(&open_read_only(path)?, path, read_header)
+}
+
+/// The header and the records in UID order, read as [`load_read_only`] reads and
+/// checked as it checks them, into a vector: `--quick` walks them once, in order,
+/// and a map of 20,000 records built one insert at a time was most of its read.
+pub fn records_read_only(path: &Path) -> Result<(Header, Vec<Record>)> {
+    read_only(&open_read_only(path)?, path, |p, txn| {
+        let header = read_header(p, txn)?;
+        let mut records = Vec::new();
+        read_records(p, txn, &header, |r| records.push(r))?;
+        Ok((header, records))
+    })
+}
+
+fn open_read_only(path: &Path) -> Result<ReadHandle> {
+    match guard_res(path, || Database::builder().open_read_only(path)) {
+        Ok(db) => Ok(ReadHandle::Direct(db)),
+        Err(e) if e.contains("repair") => Ok(ReadHandle::Recovered(open_overlay(path)?)),
+        Err(e) => Err(open_error(path, e)),
+    }
+}
+
+fn read_only<T>(
+    handle: &ReadHandle,
+    path: &Path,
+    read: impl FnOnce(&Path, &redb::ReadTransaction) -> Result<T>,
+) -> Result<T> {
+    guard(path, || -> Result<T> {
+        let txn = handle.begin_read().map_err(|e| corrupt(path, e))?;
+        read(path, &txn)
+    })
+    .map_err(|e| corrupt(path, e))?
 }
 
 /// Reads an index after checking every page's checksum, as [`Index::open_checked`]
@@ -372,13 +402,17 @@ pub fn cache_read_only(db: &ReadHandle, path: &Path, uid: u32) -> Result<Option<
     .map_err(|e| corrupt(path, e))?
 }
 
-fn load_state(p: &Path, txn: &redb::ReadTransaction) -> Result<State> {
+fn read_header(p: &Path, txn: &redb::ReadTransaction) -> Result<Header> {
     let header_table = txn.open_table(HEADER_TABLE).map_err(|e| corrupt(p, e))?;
     let raw = header_table
         .get(HEADER_KEY)
         .map_err(|e| corrupt(p, e))?
         .ok_or_else(|| Error::db(p, "index has no header", REMEDY))?;
-    let header = decode_header(p, raw.value())?;
+    decode_header(p, raw.value())
+}
+
+fn load_state(p: &Path, txn: &redb::ReadTransaction) -> Result<State> {
+    let header = read_header(p, txn)?;
     let mut state = State {
         header,
         ..State::default()
@@ -403,7 +437,21 @@ fn load_state(p: &Path, txn: &redb::ReadTransaction) -> Result<State> {
         state.user_flags[bit] = v.value().to_owned();
     }
 
+    read_records(p, txn, &header, |r| {
+        state.records.insert(r.uid.get(), r);
+    })?;
+    Ok(state)
+}
+
+/// Every record, in UID order, each checked against its key and the header.
+fn read_records(
+    p: &Path,
+    txn: &redb::ReadTransaction,
+    header: &Header,
+    mut each: impl FnMut(Record),
+) -> Result<()> {
     let records = txn.open_table(RECORDS_TABLE).map_err(|e| corrupt(p, e))?;
+    let mut count = 0usize;
     for item in records.iter().map_err(|e| corrupt(p, e))? {
         let (k, v) = item.map_err(|e| corrupt(p, e))?;
         let rec = Record::read_from_bytes(v.value()).map_err(|_| {
@@ -425,12 +473,13 @@ fn load_state(p: &Path, txn: &redb::ReadTransaction) -> Result<State> {
                 REMEDY,
             ));
         }
-        state.records.insert(k.value(), rec);
+        each(rec);
+        count += 1;
     }
-    if records.len().map_err(|e| corrupt(p, e))? as usize != state.records.len() {
+    if records.len().map_err(|e| corrupt(p, e))? as usize != count {
         return Err(Error::db(p, "record count mismatch", REMEDY));
     }
-    Ok(state)
+    Ok(())
 }
 
 fn decode_header(p: &Path, raw: &[u8]) -> Result<Header> {

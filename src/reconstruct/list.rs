@@ -249,9 +249,9 @@ fn descend(root: Root, dir: &Path, parts: Vec<String>, out: &mut Vec<Found>, rep
         rep.unknown_dirs.push(dir.display().to_string());
         return;
     };
-    let header = index::load_read_only(&dir.join(INDEX_FILE))
+    let header = index::header_read_only(&dir.join(INDEX_FILE))
         .ok()
-        .map(|(s, _)| (s.header.uidvalidity.get(), s.header.uidnext.get()));
+        .map(|h| (h.uidvalidity.get(), h.uidnext.get()));
     out.push(Found { name, header });
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;

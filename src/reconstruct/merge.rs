@@ -3,7 +3,7 @@
 
 use super::scan::{FileState, Parsed};
 use crate::index::State;
-use crate::index::record::Record;
+use crate::index::record::{Header, Record};
 use std::collections::BTreeMap;
 
 /// A message file as scanned.
@@ -76,24 +76,24 @@ impl Plan {
     }
 }
 
-/// The plan [`merge`] gives when each of the old records has its file, unchanged
-/// (`Same`, with the identity the record holds) and there is no other file: if
-/// that changes nothing, the same plan without its records, else `None`. What
-/// `--quick` needs for a mailbox it leaves alone, without copying every record.
-pub fn unchanged(old: &State, mirror: Option<(u32, u32)>) -> Option<Plan> {
-    let h = &old.header;
+/// The plan [`merge`] gives when each of the old records (`records`, in UID order)
+/// has its file, unchanged (`Same`, with the identity the record holds) and there
+/// is no other file: if that changes nothing, the same plan without its records,
+/// else `None`. What `--quick` needs for a mailbox it leaves alone, without
+/// copying every record.
+pub fn unchanged(h: &Header, records: &[Record], mirror: Option<(u32, u32)>) -> Option<Plan> {
     let uidnext = h.uidnext.get();
-    let max_uid = old.records.keys().next_back().copied().unwrap_or(0);
+    let max_uid = records.last().map_or(0, |r| r.uid.get());
     let same = h.uidvalidity.get() != 0
         && uidnext >= 1
         && uidnext > max_uid
         && mirror.is_none_or(|(_, next)| next <= uidnext)
-        && h.exists.get() as usize == old.records.len();
+        && h.exists.get() as usize == records.len();
     same.then(|| Plan {
         uidvalidity: Some(h.uidvalidity.get()),
         uidnext,
         highestmodseq: h.highestmodseq.get(),
-        kept: old.records.len(),
+        kept: records.len(),
         ..Plan::default()
     })
 }
@@ -529,7 +529,8 @@ mod tests {
         ] {
             let merged = merge(Some(o), mirror, same(o), 0, 0);
             let merge_changes = merged.uidvalidity.is_none() || merged.changes_anything(Some(o));
-            match unchanged(o, mirror) {
+            let records: Vec<Record> = o.records.values().copied().collect();
+            match unchanged(&o.header, &records, mirror) {
                 None => assert!(merge_changes, "{mirror:?}: merge changes nothing"),
                 Some(p) => {
                     assert!(!merge_changes, "{mirror:?}: merge changes something");

@@ -408,7 +408,7 @@ fn quick_unchanged(
     // The files are stat'ed while the index is still being read: the two are
     // independent until their identities are compared.
     let (loaded, listed) = rayon::join(
-        || index::load_read_only(index_path),
+        || index::records_read_only(index_path),
         || {
             scan::list_dir(dir).map(|listing| {
                 let ids: Vec<Option<merge::Identity>> = listing
@@ -424,25 +424,23 @@ fn quick_unchanged(
             })
         },
     );
-    let (Ok((state, handle)), Ok((listing, ids))) = (loaded, listed) else {
+    let (Ok((header, records)), Ok((listing, ids))) = (loaded, listed) else {
         return Ok(None);
     };
-    drop(handle);
     // Unchanged is one record per file, both in UID order, and each file what its
     // record says; anything else sends the mailbox down the default path, which
     // reads what changed (read here too, it would be read twice).
-    let mut records = state.records.values();
+    let mut walk = records.iter();
     let all_same = listing.messages.iter().zip(ids).all(|((uid, _), id)| {
-        records
-            .next()
+        walk.next()
             .filter(|r| r.uid.get() == *uid)
             .zip(id)
             .is_some_and(|(r, id)| scan::same_identity(r, &id))
     });
-    if !all_same || records.next().is_some() || !listing.temp.is_empty() {
+    if !all_same || walk.next().is_some() || !listing.temp.is_empty() {
         return Ok(None);
     }
-    let Some(plan) = merge::unchanged(&state, mirror) else {
+    let Some(plan) = merge::unchanged(&header, &records, mirror) else {
         return Ok(None);
     };
     let Some(uidvalidity) = plan.uidvalidity else {
