@@ -605,10 +605,20 @@ fn prepare(
     files: Vec<Scanned>,
     rep: &mut MailboxReport,
 ) -> Result<Option<(Plan, index::record::Header)>> {
-    rep.bytes_read = match opts.check {
-        Check::Quick => 0,
-        _ => files.iter().map(|f| f.identity.len).sum(),
+    // Every file is read, except under --quick one that matches its record.
+    let unread = |f: &Scanned| {
+        opts.check == Check::Quick
+            && matches!(f.state, FileState::Same)
+            && old
+                .state
+                .and_then(|s| s.records.get(&f.uid))
+                .is_some_and(|r| scan::same_identity(r, &f.identity))
     };
+    rep.bytes_read = files
+        .iter()
+        .filter(|f| !unread(f))
+        .map(|f| f.identity.len)
+        .sum();
     let plan = merge::merge(old.state, mirror, files, clock.modseq_floor, clock.now);
     let uidvalidity = match plan.uidvalidity {
         Some(v) => v,

@@ -806,6 +806,12 @@ fn quick_finds_what_changed_and_repairs_it_as_the_default_check_does() {
     assert_eq!(m["renumbered"], serde_json::json!([[3, next]]));
     assert_eq!(m["dropped"], serde_json::json!([5]));
     assert_eq!(m["rewritten"], true);
+    let touched = std::fs::metadata(s.dir("users/joe/1.")).unwrap().len();
+    assert_eq!(
+        m["bytes_read"],
+        touched + replaced.len() as u64,
+        "only what changed is read"
+    );
     let after = s.contents("joe");
     assert_eq!(after[&guid(&replaced)], (next, vec!["\\Seen".to_string()]));
     let one = before.iter().find(|(_, (uid, _))| *uid == 1).unwrap();
