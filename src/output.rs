@@ -17,11 +17,14 @@ impl Printer {
             // Written as it is encoded: a rebuild's report lists every UID, and one
             // string of it all was fresh memory the kernel zeroed on the run's tail.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let done = serde_json::to_writer_pretty(&mut out, value)
-                .map_err(std::io::Error::from)
-                .and_then(|()| out.write_all(b"\n"))
-                .and_then(|()| out.flush());
-            if let Err(e) = done {
+            if let Err(e) = serde_json::to_writer_pretty(&mut out, value) {
+                if !e.is_io() {
+                    eprintln!("msgstore: cannot encode result: {e}");
+                    return;
+                }
+                return stdout_failed(e.into());
+            }
+            if let Err(e) = out.write_all(b"\n").and_then(|()| out.flush()) {
                 stdout_failed(e);
             }
         } else {
