@@ -11,7 +11,7 @@ use crate::db::{self, Which};
 use crate::error::{Error, Result};
 use crate::index::{Index, new_header};
 use crate::store::Store;
-use crate::store::fsutil::sync_dir;
+use crate::store::fsutil::{remove_dir_tree, sync_dir};
 use crate::store::lock::{Lock, Mode, Wait};
 use crate::store::names::{MailboxName, Root};
 use std::path::Path;
@@ -156,12 +156,29 @@ fn has_child_dirs(dir: &Path) -> Result<bool> {
     Ok(false)
 }
 
+/// Removes a mailbox directory tree (its list entries are already gone). Renamed
+/// aside first: removed in place, a crash could leave some messages and no index,
+/// and `reconstruct -m` would bring the mailbox back with a new UIDVALIDITY.
 pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
-    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, "remove mailbox directory", e))?;
-    if let Some(p) = dir.parent() {
-        sync_dir(p)?;
-    }
-    Ok(())
+    let parent = dir.parent().ok_or_else(|| {
+        Error::io(
+            dir,
+            "remove mailbox directory",
+            std::io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let trash = parent.join(format!(
+        "{}{}.{stamp}",
+        crate::store::TRASH_PREFIX,
+        std::process::id()
+    ));
+    std::fs::rename(dir, &trash).map_err(|e| Error::io(dir, "move mailbox directory aside", e))?;
+    sync_dir(parent)?;
+    remove_dir_tree(&trash)?;
+    sync_dir(parent)
 }
 
 #[derive(Debug, serde::Serialize)]

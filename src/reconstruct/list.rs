@@ -11,7 +11,7 @@ use crate::index;
 use crate::store::fsutil::sync_dir;
 use crate::store::lock::{self, Mode, Wait};
 use crate::store::names::{self, MailboxName, Root};
-use crate::store::{INDEX_FILE, Store};
+use crate::store::{INDEX_FILE, Store, TRASH_PREFIX};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -210,6 +210,28 @@ pub fn run(store: &Store, dry_run: bool, wait: bool) -> Result<ListReport> {
     Ok(rep)
 }
 
+/// Whether `path` is what a mailbox delete killed midway left (the mailbox was
+/// already out of the list): then it is removed, or with a dry run reported. Every
+/// delete holds the mailbox-list lock, as this run does, so none is in progress.
+fn is_trash(path: &Path, fname: &str, rep: &mut ListReport) -> bool {
+    if !fname.starts_with(TRASH_PREFIX) {
+        return false;
+    }
+    let shown = path.display();
+    if rep.dry_run {
+        rep.warnings.push(format!(
+            "{shown}: left by an interrupted delete; would be removed"
+        ));
+    } else if let Err(e) = crate::store::fsutil::remove_dir_tree(path) {
+        rep.warnings
+            .push(format!("{shown}: left by an interrupted delete: {e}"));
+    } else {
+        rep.warnings
+            .push(format!("{shown}: left by an interrupted delete; removed"));
+    }
+    true
+}
+
 /// Finds every mailbox directory of a root. Under users/, only trees of users the
 /// user database knows; the others are reported.
 fn find(
@@ -229,7 +251,7 @@ fn find(
     items.sort_by_key(|i| i.file_name());
     for item in items {
         let fname = item.file_name().to_string_lossy().into_owned();
-        if !item.file_type().is_ok_and(|t| t.is_dir()) {
+        if !item.file_type().is_ok_and(|t| t.is_dir()) || is_trash(&item.path(), &fname, rep) {
             continue;
         }
         let Some(name) = names::decode(&fname) else {
@@ -263,6 +285,9 @@ fn descend(root: Root, dir: &Path, parts: Vec<String>, out: &mut Vec<Found>, rep
             continue;
         }
         let fname = item.file_name().to_string_lossy().into_owned();
+        if is_trash(&item.path(), &fname, rep) {
+            continue;
+        }
         match names::decode(&fname) {
             Some(child) => {
                 let mut p = parts.clone();

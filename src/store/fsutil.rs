@@ -51,3 +51,12 @@ pub fn rename_durable(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Removes a directory and everything in it; one already gone is fine.
+pub fn remove_dir_tree(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, "remove directory", e)),
+    }
+}

@@ -23,6 +23,11 @@ pub const PUBLIC_DIR: &str = "public";
 pub const INDEX_FILE: &str = "msgstore.index";
 pub const LOCK_FILE: &str = "msgstore.lock";
 pub const TMP_PREFIX: &str = "msgstore.tmp.";
+/// A mailbox directory being deleted is first renamed to this prefix (which no
+/// encoded mailbox name can have: those never contain a dot), so that a crash
+/// leaves either the whole mailbox, index included, or a directory no walker
+/// takes for one; `reconstruct -m` removes what is left of it.
+pub const TRASH_PREFIX: &str = "msgstore.tmp.deleted.";
 pub const BAD_SUFFIX: &str = "BAD";
 /// A damaged file moved aside by `reconstruct` is named: its name, this, the UTC
 /// time as `YYYYMMDDTHHMMSSZ` (`msgstore.index.corrupt-20261128T101500Z`), and

@@ -827,3 +827,45 @@ fn quick_finds_what_changed_and_repairs_it_as_the_default_check_does() {
         (&serde_json::json!(false), &serde_json::json!(0))
     );
 }
+
+#[test]
+fn a_delete_killed_midway_leaves_no_mailbox_and_list_rebuild_removes_its_remains() {
+    let s = Store::new();
+    joe_with_mail(&s, "joe/old");
+    s.run(&["mailbox", "delete", "joe/old"]).ok();
+    let leftovers = |s: &Store| -> Vec<String> {
+        std::fs::read_dir(s.dir("users/joe"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("msgstore.tmp.deleted."))
+            .collect()
+    };
+    assert!(!s.dir("users/joe/old").exists());
+    assert_eq!(
+        leftovers(&s),
+        Vec::<String>::new(),
+        "a finished delete leaves nothing"
+    );
+    // What a delete killed after moving the directory aside leaves: the mailbox is
+    // out of the list, its directory renamed and half removed.
+    let trash = s.dir("users/joe/msgstore.tmp.deleted.4242.1");
+    std::fs::create_dir(&trash).unwrap();
+    std::fs::write(trash.join("3."), sample(3)).unwrap();
+    let r = s.json(&["reconstruct", "-m", "-n"]);
+    assert_eq!(r["added"], serde_json::json!([]), "{r}");
+    assert!(
+        r["warnings"].to_string().contains("would be removed"),
+        "{r}"
+    );
+    assert!(trash.exists(), "a dry run removes nothing");
+    let r = s.json(&["reconstruct", "-m"]);
+    assert_eq!(
+        r["added"],
+        serde_json::json!([]),
+        "never brought back as a mailbox: {r}"
+    );
+    assert_eq!(r["unknown_dirs"], serde_json::json!([]));
+    assert!(!trash.exists());
+    assert_eq!(leftovers(&s), Vec::<String>::new());
+}
