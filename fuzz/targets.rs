@@ -12,8 +12,8 @@ use zerocopy::{FromBytes, IntoBytes};
 
 /// The MIME-to-IMAP cache builder: never panics, sizes add up, the strings are
 /// balanced IMAP lists, and LF and CRLF spellings give the same result.
-pub fn imap_build(data: &[u8]) {
-    let c = msgstore::imap::build(data);
+pub fn mime_build(data: &[u8]) {
+    let c = msgstore::mime::build(data);
     assert!(c.header_size_physical <= data.len() as u64);
     assert_eq!(c.header_size + c.body_size, c.size);
     for s in [&c.envelope, &c.bodystructure, &c.body] {
@@ -23,7 +23,7 @@ pub fn imap_build(data: &[u8]) {
     }
     let crlf = msgstore::message::to_crlf(data);
     if crlf.as_ref() != data {
-        let d = msgstore::imap::build(&crlf);
+        let d = msgstore::mime::build(&crlf);
         assert_eq!(d.size, c.size, "RFC822.SIZE differs from the CRLF copy's");
         assert_eq!(d.envelope, c.envelope);
         assert_eq!(d.bodystructure, c.bodystructure);
@@ -148,14 +148,39 @@ pub fn records(data: &[u8]) {
         assert_eq!(h.as_bytes(), data);
     }
     let _ = CacheHead::read_from_prefix(data);
-    if let Some(c) = CacheEntry::decode(data) {
-        // The reserved word is not kept: the entry, not its bytes, round-trips.
-        let enc = c.encode();
-        assert_eq!(enc.len(), data.len());
-        assert_eq!(
-            CacheEntry::decode(&enc),
-            Some(c),
-            "cache entry does not round-trip"
+    if let Ok(h) = Header::read_from_bytes(data) {
+        let _ = h.verify();
+    }
+    if let Ok(r) = Record::read_from_bytes(data) {
+        let id = msgstore::index::record::Identity {
+            mailbox_id: 7,
+            uidvalidity: 9,
+        };
+        let _ = r.verify(id);
+        assert!(
+            r.sealed(id).verify(id)
+                || r.uid.get() == 0
+                || r.reserved != [0; 8]
+                || r.system_flags.get() & !0x1f != 0
         );
     }
+    for v1 in [false, true] {
+        if let Some(c) = CacheEntry::decode(5, data, v1) {
+            // A verified entry is exactly its bytes: it encodes back to them.
+            let enc = c.encode(5);
+            assert_eq!(enc.len(), data.len());
+            assert_eq!(
+                CacheEntry::decode(5, &enc, false),
+                Some(c),
+                "cache entry does not round-trip"
+            );
+        }
+    }
+    let _ = msgstore::index::decode_keywords(
+        msgstore::index::record::Identity {
+            mailbox_id: 1,
+            uidvalidity: 1,
+        },
+        data,
+    );
 }

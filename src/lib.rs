@@ -1,8 +1,17 @@
 //! msgstore: a mail message store for IMAP and the tool that keeps it healthy.
 //!
-//! Data flows one way: `cli`/`commands` -> `ops` (the operations) -> `store`, `db`,
-//! `index`. `imap` is pure (message bytes in, IMAP strings out) and so is the
-//! merge at the heart of `reconstruct`.
+//! Data flows one way, each layer using only those below it (a test checks it):
+//!
+//! 1. front ends: `cli`, `commands`, `prompt`, `output` (and the server);
+//! 2. `ops`: the operations every front end shares, [`ops::OpenMailbox`] first;
+//! 3. `reconstruct`: the repair engine;
+//! 4. `db` (users.redb, mailboxes.redb) and `index` (each mailbox's index);
+//! 5. `dbfile`: the one place redb files are opened;
+//! 6. `store`: the layout, names, locks, file primitives and time;
+//! 7. `error`, `faults`, `message`, `mime`, `uidset`, `sample`: pure pieces.
+//!
+//! `mime` (message bytes in, FETCH strings out) and the merge at the heart of
+//! `reconstruct` are pure.
 
 // Bytes from disk and names from users are read with fallible accessors: no panics.
 #![cfg_attr(
@@ -13,11 +22,12 @@
 pub mod cli;
 pub mod commands;
 pub mod db;
+pub mod dbfile;
 pub mod error;
 pub mod faults;
-pub mod imap;
 pub mod index;
 pub mod message;
+pub mod mime;
 pub mod ops;
 pub mod output;
 pub mod prompt;

@@ -6,7 +6,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    msgstore::db::install_panic_hook();
+    msgstore::dbfile::install_panic_hook();
     let cli = msgstore::cli::Cli::parse();
     let status = match cli.command {
         Some(cmd) => {
@@ -14,7 +14,7 @@ fn main() {
         }
         None => msgstore::prompt::run(&cli.global),
     };
-    std::process::exit(status);
+    std::process::exit(status.code());
 }
 
 /// A run is short and its memory is touched once: with huge pages, every region

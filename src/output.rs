@@ -1,5 +1,6 @@
 //! The printer: results to stdout as text or one JSON document, errors and warnings
-//! to stderr, progress bars on stderr only when it is a terminal and not with --json.
+//! to stderr, progress bars on stderr only when it is a terminal and not with
+//! `--json` or `-q`. `-q` means errors and warnings only.
 
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -11,7 +12,8 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Prints a result: `value` as JSON, or the text `text` writes.
+    /// Prints a result: `value` as JSON, or the text `text` writes (which, under
+    /// `-q`, writes only what went wrong or needs attention).
     pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce(&mut String)) {
         if self.json {
             // Written as it is encoded: a rebuild's report lists every UID, and one
@@ -19,8 +21,8 @@ impl Printer {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             if let Err(e) = serde_json::to_writer_pretty(&mut out, value) {
                 if !e.is_io() {
-                    eprintln!("msgstore: cannot encode result: {e}");
-                    return;
+                    eprintln!("msgstore: cannot encode the result as JSON: {e}");
+                    std::process::exit(2);
                 }
                 return stdout_failed(e.into());
             }
@@ -34,8 +36,8 @@ impl Printer {
         }
     }
 
-    /// An error, on stderr; with --json also as `{"error": ...}` on stdout so a
-    /// script always gets one document.
+    /// The error that stopped a command, on stderr; with --json also as
+    /// `{"error": ...}` on stdout so a script always gets one document.
     pub fn error(&self, msg: &str) {
         eprintln!("msgstore: {msg}");
         if self.json {
@@ -43,15 +45,37 @@ impl Printer {
         }
     }
 
+    /// A failure of one item of a command that went on (its JSON is in the result).
+    pub fn problem(&self, msg: &str) {
+        eprintln!("msgstore: {msg}");
+    }
+
     pub fn warn(&self, msg: &str) {
-        if !self.quiet {
-            eprintln!("msgstore: {msg}");
+        eprintln!("msgstore: warning: {msg}");
+    }
+
+    /// A note for people; left out under `-q` and `--json`.
+    pub fn note(&self, msg: &str) {
+        if !self.quiet && !self.json {
+            eprintln!("{msg}");
         }
     }
 
     /// Whether to show progress bars.
     pub fn progress(&self) -> bool {
         !self.json && !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A progress bar of `total` `unit`s, on stderr.
+    pub fn bar(&self, total: u64, unit: &str) -> indicatif::ProgressBar {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}}"
+            ))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
     }
 }
 
@@ -63,10 +87,12 @@ fn write_stdout(s: &str) {
     }
 }
 
-/// A reader that went away (`| head`) is no error; anything else is said once.
+/// A reader that went away (`| head`) is no error; anything else (a full disk
+/// behind `> file`) is, and the command fails with exit status 2.
 fn stdout_failed(e: std::io::Error) {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    eprintln!("msgstore: cannot write to standard output: {e}");
+    eprintln!("msgstore: cannot write to standard output: {e}; the result is incomplete");
+    std::process::exit(2);
 }

@@ -3,7 +3,7 @@
 //! shell-like quoting, so `reconstruct "Other Users/joe/my stuff"` works.
 
 use crate::cli::{Cli, Global};
-use crate::commands::{self, Ctx, FAILED, OK};
+use crate::commands::{self, Ctx, Exit, FAILED, OK};
 use clap::Parser;
 use std::io::{BufRead, IsTerminal};
 
@@ -38,7 +38,7 @@ fn split(line: &str) -> Line {
 }
 
 /// Runs one line's words with the outer invocation's global options as defaults.
-fn run_words(global: &Global, words: Vec<String>) -> i32 {
+fn run_words(global: &Global, words: Vec<String>) -> Exit {
     let argv = std::iter::once("msgstore".to_string()).chain(words);
     match Cli::try_parse_from(argv) {
         Err(e) => {
@@ -59,7 +59,7 @@ fn run_words(global: &Global, words: Vec<String>) -> i32 {
 }
 
 /// The prompt or the script runner; returns the exit status (the worst of a script's commands).
-pub fn run(global: &Global) -> i32 {
+pub fn run(global: &Global) -> Exit {
     if std::io::stdin().is_terminal() {
         interactive(global)
     } else {
@@ -67,7 +67,7 @@ pub fn run(global: &Global) -> i32 {
     }
 }
 
-fn script(global: &Global) -> i32 {
+fn script(global: &Global) -> Exit {
     let mut worst = OK;
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = match line {
@@ -90,7 +90,7 @@ fn script(global: &Global) -> i32 {
     worst
 }
 
-fn interactive(global: &Global) -> i32 {
+fn interactive(global: &Global) -> Exit {
     let mut ed = match rustyline::DefaultEditor::new() {
         Ok(e) => e,
         Err(e) => {

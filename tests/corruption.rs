@@ -154,7 +154,7 @@ fn apply(path: &Path, m: &Mutation) {
 fn watchdog(name: &str, trials: u64, f: impl Fn(u64) -> Result<(), String> + Send + 'static) {
     // redb panics on some damage; the library catches those (quietly, as the
     // binary does). A panic that escapes it fails the trial.
-    msgstore::db::install_panic_hook();
+    msgstore::dbfile::install_panic_hook();
     let done = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let (d, fl) = (done.clone(), failures.clone());
@@ -217,10 +217,10 @@ fn names_file(e: &msgstore::error::Error, path: &Path) -> Result<(), String> {
 /// Every way a command reads an index: read-only (dump, dry runs), for writing
 /// (deliver, flags, expunge), and checked (reconstruct); cache entries included.
 fn read_index_every_way(path: &Path) -> Result<(&'static str, &'static str), String> {
-    let ro = match index::load_read_only(path) {
+    let ro = match index::Reader::open(path).and_then(|h| h.load().map(|st| (st, h))) {
         Ok((st, h)) => {
             for uid in st.records.keys() {
-                if let Err(e) = index::cache_read_only(&h, path, *uid) {
+                if let Err(e) = h.cache(*uid, false) {
                     names_file(&e, path)?;
                 }
             }
@@ -286,7 +286,7 @@ fn index_files_in_process() {
     eprintln!("index outcomes: {:#?}", tally.lock().unwrap());
 }
 
-fn db_trials(name: &'static str, file: &'static str, which: msgstore::db::Which) {
+fn db_trials(name: &'static str, file: &'static str, which: msgstore::error::DbKind) {
     let (_t, root) = template();
     let src = std::fs::read(root.join(file)).unwrap();
     let seed = env_u64("MSGSTORE_CORRUPT_SEED", 2);
@@ -302,11 +302,10 @@ fn db_trials(name: &'static str, file: &'static str, which: msgstore::db::Which)
         let mut b = src.clone();
         mutate_bytes(&mut b, &m);
         std::fs::write(&path, &b).map_err(|e| e.to_string())?;
+        let store = msgstore::store::Store::at(&dir);
         let listed = match which {
-            msgstore::db::Which::Users => msgstore::db::users::list(&path).map(|v| v.len()),
-            msgstore::db::Which::Mailboxes => {
-                msgstore::db::mailboxes::list(&path, None).map(|v| v.len())
-            }
+            msgstore::error::DbKind::Users => msgstore::db::users::list(&store).map(|v| v.len()),
+            _ => msgstore::db::mailboxes::list(&store, None).map(|v| v.len()),
         };
         let outcome = match &listed {
             Ok(_) => "read",
@@ -316,10 +315,10 @@ fn db_trials(name: &'static str, file: &'static str, which: msgstore::db::Which)
             }
         };
         let salvaged = match which {
-            msgstore::db::Which::Users => msgstore::db::users::salvage(&path).0.len(),
-            msgstore::db::Which::Mailboxes => msgstore::db::mailboxes::salvage(&path).0.len(),
+            msgstore::error::DbKind::Users => msgstore::db::users::salvage(&store).0.len(),
+            _ => msgstore::db::mailboxes::salvage(&store).0.len(),
         };
-        if let Err(e) = msgstore::db::open_rw(&path, which) {
+        if let Err(e) = msgstore::db::open_rw(&store, which) {
             names_file(&e, &path).map_err(|e| format!("{m:?}: {e}"))?;
         }
         let kind = format!("{m:?}").split('(').next().unwrap_or("").to_owned();
@@ -341,7 +340,7 @@ fn db_trials(name: &'static str, file: &'static str, which: msgstore::db::Which)
 
 #[test]
 fn users_db_in_process() {
-    db_trials("users.redb", "users.redb", msgstore::db::Which::Users);
+    db_trials("users.redb", "users.redb", msgstore::error::DbKind::Users);
 }
 
 #[test]
@@ -349,7 +348,7 @@ fn mailboxes_db_in_process() {
     db_trials(
         "mailboxes.redb",
         "mailboxes.redb",
-        msgstore::db::Which::Mailboxes,
+        msgstore::error::DbKind::Mailboxes,
     );
 }
 
@@ -365,7 +364,7 @@ fn message_files_in_process() {
         let m = pick_mutation(&mut rng, b.len() as u64, false);
         mutate_bytes(&mut b, &m);
         // What reconstruct does with a file's bytes, and what deliver does.
-        let c = msgstore::imap::build(&b);
+        let c = msgstore::mime::build(&b);
         if c.header_size_physical > b.len() as u64 {
             return Err(format!("{m:?}: header beyond the end"));
         }

@@ -141,8 +141,8 @@ fn run_target(name: &str, f: fn(&[u8])) {
 }
 
 #[test]
-fn imap_build() {
-    run_target("imap_build", targets::imap_build);
+fn mime_build() {
+    run_target("mime_build", targets::mime_build);
 }
 
 #[test]

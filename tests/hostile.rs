@@ -48,8 +48,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// thread (2 MiB): the nesting limit must leave room to spare in a debug build.
 const STACK: usize = 1 << 20;
 
-fn build(what: &str, msg: Vec<u8>) -> msgstore::imap::ImapCache {
-    bounded(what, LIMIT, move || msgstore::imap::build(&msg))
+fn build(what: &str, msg: Vec<u8>) -> msgstore::mime::FetchData {
+    bounded(what, LIMIT, move || msgstore::mime::build(&msg))
 }
 
 #[test]

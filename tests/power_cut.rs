@@ -17,7 +17,7 @@
 //!
 //! The workload drives the real index code (`Index::create_with_backend`, then
 //! `Index::write` with the `Writer` calls deliver, flags and expunge make:
-//! `put_record` + `put_cache` + `set_header`, `set_user_flags`, `remove`), with
+//! `put_record` + `put_cache` + `set_header`, `set_keywords`, `remove`), with
 //! records and cache entries built by `ops::deliver::prepare`/`record_for` from real
 //! message bytes, and keeps a model of every committed state. Each image is then:
 //! 1. written as `msgstore.index` in a temporary mailbox directory and opened with
@@ -48,14 +48,15 @@
 
 mod support;
 
-use msgstore::db::{self, Which, mailboxes};
-use msgstore::index::record::{Header, Record, flag};
+use msgstore::db::{self, mailboxes};
+use msgstore::error::DbKind;
+use msgstore::index::record::{Header, Identity, Record, flag};
 use msgstore::index::{self, CacheEntry, Index};
 use msgstore::ops::deliver::{prepare, record_for};
 use msgstore::reconstruct::{self, Options, scan::Check};
 use msgstore::store::names::MailboxName;
 use msgstore::store::{INDEX_FILE, Store};
-use redb::{ReadableDatabase, StorageBackend};
+use redb::StorageBackend;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -230,7 +231,7 @@ fn backend_keeps_unsynced_writes_apart() {
 #[derive(Clone, Debug)]
 struct Snap {
     header: Header,
-    user_flags: Vec<String>,
+    keywords: Vec<String>,
     records: BTreeMap<u32, Record>,
     cache: BTreeMap<u32, CacheEntry>,
     files: BTreeMap<u32, Vec<u8>>,
@@ -310,12 +311,13 @@ fn workload() -> Vec<Step> {
 }
 
 /// Runs the workload on a `PowerCutBackend` through the real index code.
-fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
+fn record_index_run(id: Identity, scratch: &Path) -> Run {
+    let uidvalidity = id.uidvalidity;
     let backend = PowerCutBackend::default();
     let path = scratch.join(INDEX_FILE);
     let mut cur = Snap {
-        header: index::new_header(uidvalidity, 1, 0),
-        user_flags: Vec::new(),
+        header: Header::new(id, 1, 1),
+        keywords: Vec::new(),
         records: BTreeMap::new(),
         cache: BTreeMap::new(),
         files: BTreeMap::new(),
@@ -363,7 +365,7 @@ fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
                     new.push((rec, p.cache));
                 }
                 let h = cur.header;
-                idx.write(|w| {
+                idx.write(id, |w| {
                     for (rec, c) in &new {
                         w.put_record(rec)?;
                         w.put_cache(rec.uid.get(), c)?;
@@ -373,11 +375,11 @@ fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
                 .unwrap();
             }
             Step::Flags(uids, sys, keyword) => {
-                let bit = keyword.map(|k| match cur.user_flags.iter().position(|f| f == k) {
+                let bit = keyword.map(|k| match cur.keywords.iter().position(|f| f == k) {
                     Some(b) => b,
                     None => {
-                        cur.user_flags.push(k.to_owned());
-                        cur.user_flags.len() - 1
+                        cur.keywords.push(k.to_owned());
+                        cur.keywords.len() - 1
                     }
                 });
                 let modseq = cur.header.highestmodseq.get() + 1;
@@ -394,9 +396,9 @@ fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
                     changed.push(*r);
                 }
                 cur.header.highestmodseq = modseq.into();
-                let (h, names) = (cur.header, cur.user_flags.clone());
-                idx.write(|w| {
-                    w.set_user_flags(&names)?;
+                let (h, names) = (cur.header, cur.keywords.clone());
+                idx.write(id, |w| {
+                    w.set_keywords(&names)?;
                     for r in &changed {
                         w.put_record(r)?;
                     }
@@ -419,7 +421,7 @@ fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
                 }
                 cur.header.highestmodseq = (cur.header.highestmodseq.get() + 1).into();
                 let h = cur.header;
-                idx.write(|w| {
+                idx.write(id, |w| {
                     for u in &gone {
                         w.remove(*u)?;
                     }
@@ -446,9 +448,12 @@ fn record_index_run(uidvalidity: u32, scratch: &Path) -> Run {
 // Checks
 
 fn same(a: &Snap, st: &index::State, idx: &Index, every_uid: &BTreeSet<u32>) -> bool {
-    a.header.as_bytes() == st.header.as_bytes()
-        && a.user_flags == st.user_flags
-        && a.records == st.records
+    a.header.sealed().as_bytes() == st.header.as_bytes()
+        && a.keywords == st.keywords
+        && a.records.len() == st.records.len()
+        && a.records
+            .iter()
+            .all(|(u, r)| st.records.get(u) == Some(&r.sealed(a.header.identity())))
         && every_uid
             .iter()
             .all(|u| idx.cache(*u).ok() == Some(a.cache.get(u).cloned()))
@@ -534,7 +539,7 @@ fn check_open(
                 st.header.uidnext.get(),
                 st.header.exists.get(),
                 st.records.keys().collect::<Vec<_>>(),
-                st.user_flags
+                st.keywords
             );
             shown
         }
@@ -569,9 +574,14 @@ fn check_reconstruct(
         check: Check::Hash,
         wait: false,
     };
-    let report = reconstruct::run(&store, std::slice::from_ref(name), opts, &|_| {});
+    let list = reconstruct::load_list(&store);
+    let report = reconstruct::run(&store, std::slice::from_ref(name), &list, opts, &|_| {});
     let r = &report.mailboxes[0];
-    assert_eq!(r.status, "ok", "{what}: reconstruct failed: {r:?}");
+    assert_eq!(
+        r.status,
+        reconstruct::report::Status::Ok,
+        "{what}: reconstruct failed: {r:?}"
+    );
     tally.reconstructed += 1;
     if r.moved_aside.is_some() {
         tally.moved_aside += 1;
@@ -634,8 +644,8 @@ fn check_reconstruct(
                         .collect()
                 };
                 assert_eq!(
-                    names(rec, &after.user_flags),
-                    names(was, &o.user_flags),
+                    names(rec, &after.keywords),
+                    names(was, &o.keywords),
                     "{what}: keywords of UID {uid}"
                 );
             }
@@ -650,13 +660,17 @@ fn check_reconstruct(
     }
 }
 
-fn template_store(root: &Path) -> (MailboxName, u32) {
+fn template_store(root: &Path) -> (MailboxName, Identity) {
     let store = Store::at(root);
     msgstore::ops::init(&store).unwrap();
     msgstore::ops::user::add(&store, &["joe".to_string()]).unwrap();
     let name = MailboxName::parse("joe").unwrap();
-    let uidvalidity = mailboxes::list(&store.mailboxes_db(), None).unwrap()[0].uidvalidity;
-    (name, uidvalidity)
+    let e = &mailboxes::list(&store, None).unwrap()[0];
+    let id = Identity {
+        mailbox_id: e.id,
+        uidvalidity: e.uidvalidity,
+    };
+    (name, id)
 }
 
 fn cuts(trials: u64, seed: u64, k: usize) -> Vec<Cut> {
@@ -670,15 +684,15 @@ fn cuts(trials: u64, seed: u64, k: usize) -> Vec<Cut> {
 
 #[test]
 fn index_survives_a_power_cut_at_every_write_and_sync() {
-    msgstore::db::install_panic_hook();
+    msgstore::dbfile::install_panic_hook();
     let trials = env_u64("MSGSTORE_POWERCUT_TRIALS", 2);
     let seed = env_u64("MSGSTORE_POWERCUT_SEED", 0x5eed_6a11);
     let tmp = fast_tempdir();
     let template = tmp.path().join("template");
-    let (name, uidvalidity) = template_store(&template);
+    let (name, id) = template_store(&template);
     let scratch = tmp.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
-    let run = record_index_run(uidvalidity, &scratch);
+    let run = record_index_run(id, &scratch);
     let open_dir = tmp.path().join("open");
     std::fs::create_dir_all(&open_dir).unwrap();
 
@@ -732,7 +746,8 @@ struct ListSnap {
     entries: BTreeMap<String, mailboxes::Entry>,
     next_id: u64,
     last_uidvalidity: u64,
-    dirs: BTreeMap<String, u32>,
+    /// Each directory's UIDVALIDITY and id, as its index holds them.
+    dirs: BTreeMap<String, (u32, u64)>,
 }
 
 struct ListRun {
@@ -760,11 +775,12 @@ enum ListStep {
     Mirror(&'static str, u32),
 }
 
-fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
+fn record_list_run(scratch: &Path, inbox: Identity) -> ListRun {
+    let inbox_uidvalidity = inbox.uidvalidity;
     use ListStep::*;
     let backend = PowerCutBackend::default();
     let path = scratch.join(msgstore::store::MAILBOXES_DB);
-    let dbh = db::create_with_backend(&path, backend.clone(), Which::Mailboxes).unwrap();
+    let dbh = db::create_with_backend(&path, DbKind::Mailboxes, backend.clone()).unwrap();
     let span = |start: usize| {
         let log = backend.log();
         let last_sync = log[start..]
@@ -780,7 +796,7 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
     let mut cur = ListSnap::default();
     cur.dirs.insert(
         MailboxName::parse("joe").unwrap().to_string(),
-        inbox_uidvalidity,
+        (inbox_uidvalidity, inbox.mailbox_id),
     );
     let mut spans = vec![span(0)];
     let mut states = vec![cur.clone()];
@@ -798,7 +814,7 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
     for step in steps {
         let start = backend.events();
         let full = |n: &str| MailboxName::parse(n).unwrap().to_string();
-        let next = mailboxes::write(&dbh, &path, |t| {
+        let next = mailboxes::write(&dbh, |t| {
             let mut next = cur.clone();
             match &step {
                 Create(n) => {
@@ -809,16 +825,15 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
                         t.new_uidvalidity()?
                     };
                     let id = t.next_id()?;
-                    let e = mailboxes::Entry {
-                        name: full(n),
+                    let e = mailboxes::Entry::new(
+                        &MailboxName::parse(n).unwrap(),
                         id,
-                        owner: Some("joe".into()),
                         uidvalidity,
-                        uidnext: 1,
-                        created: 1_795_000_000 + id as i64,
-                    };
+                        1_795_000_000 + id as i64,
+                    );
                     t.put(&e)?;
-                    next.dirs.insert(e.name.clone(), uidvalidity);
+                    let id = if *n == "joe" { inbox.mailbox_id } else { id };
+                    next.dirs.insert(e.name.clone(), (uidvalidity, id));
                     next.entries.insert(e.name.clone(), e);
                 }
                 Rename(from, to) => {
@@ -836,7 +851,7 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
                 }
                 Mirror(n, uidnext) => {
                     let e = next.entries.get_mut(&full(n)).unwrap();
-                    e.uidnext = *uidnext;
+                    e.uid_bound = *uidnext;
                     t.put(e)?;
                 }
             }
@@ -845,11 +860,9 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
         .unwrap();
         cur = next;
         // Read the counters back as committed (new_uidvalidity uses the clock).
-        let txn = dbh.begin_read().unwrap();
-        let meta = txn.open_table(db::META_TABLE).unwrap();
-        let get = |k| meta.get(k).unwrap().map(|g| g.value()).unwrap_or(0);
-        cur.next_id = get(mailboxes::NEXT_ID_KEY);
-        cur.last_uidvalidity = get(mailboxes::LAST_UIDVALIDITY_KEY);
+        let (next_id, last_uv) = counters(&dbh).unwrap();
+        cur.next_id = next_id;
+        cur.last_uidvalidity = last_uv;
         spans.push(span(start));
         states.push(cur.clone());
         // A deleted mailbox's directory goes after the commit.
@@ -865,38 +878,51 @@ fn record_list_run(scratch: &Path, inbox_uidvalidity: u32) -> ListRun {
     }
 }
 
-fn read_list(path: &Path) -> Result<ListSnap, String> {
-    let dbh = db::open_rw(path, Which::Mailboxes).map_err(|e| e.to_string())?;
-    let entries = mailboxes::write(&dbh, path, |t| t.all()).map_err(|e| e.to_string())?;
-    let txn = dbh.begin_read().map_err(|e| e.to_string())?;
-    let meta = txn.open_table(db::META_TABLE).map_err(|e| e.to_string())?;
-    let get = |k| -> Result<u64, String> {
-        Ok(meta
-            .get(k)
-            .map_err(|e| e.to_string())?
-            .map(|g| g.value())
-            .unwrap_or(0))
-    };
+fn counters(h: &msgstore::dbfile::Handle) -> Result<(u64, u64), String> {
+    h.read(|txn| {
+        let meta = txn.open_table(db::META_TABLE).map_err(h.err())?;
+        let get = |k| -> msgstore::error::Result<u64> {
+            Ok(meta
+                .get(k)
+                .map_err(h.err())?
+                .map(|g| g.value())
+                .unwrap_or(0))
+        };
+        Ok((
+            get(mailboxes::NEXT_ID_KEY)?,
+            get(mailboxes::LAST_UIDVALIDITY_KEY)?,
+        ))
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The list of the store at `root`, opened for writing (so a crashed image is
+/// recovered as a writer would).
+fn read_list(root: &Path) -> Result<ListSnap, String> {
+    let store = Store::at(root);
+    let dbh = db::open_rw(&store, DbKind::Mailboxes).map_err(|e| e.to_string())?;
+    let entries = mailboxes::write(&dbh, |t| t.all()).map_err(|e| e.to_string())?;
+    let (next_id, last_uidvalidity) = counters(&dbh)?;
     Ok(ListSnap {
         entries: entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
-        next_id: get(mailboxes::NEXT_ID_KEY)?,
-        last_uidvalidity: get(mailboxes::LAST_UIDVALIDITY_KEY)?,
+        next_id,
+        last_uidvalidity,
         dirs: BTreeMap::new(),
     })
 }
 
 #[test]
 fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
-    msgstore::db::install_panic_hook();
+    msgstore::dbfile::install_panic_hook();
     let trials = env_u64("MSGSTORE_POWERCUT_TRIALS", 2);
     let seed = env_u64("MSGSTORE_POWERCUT_SEED", 0x5eed_6a11);
     let tmp = fast_tempdir();
     let template = tmp.path().join("template");
-    let (inbox, inbox_uidvalidity) = template_store(&template);
+    let (inbox, inbox_id) = template_store(&template);
     std::fs::remove_file(Store::at(&template).mailboxes_db()).unwrap();
     let scratch = tmp.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
-    let run = record_list_run(&scratch, inbox_uidvalidity);
+    let run = record_list_run(&scratch, inbox_id);
 
     let mut tally = Tally::default();
     let mut seen = HashSet::new();
@@ -919,7 +945,7 @@ fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
             let one = fast_tempdir();
             let p = one.path().join(msgstore::store::MAILBOXES_DB);
             std::fs::write(&p, &image).unwrap();
-            let opened = std::panic::catch_unwind(|| read_list(&p))
+            let opened = std::panic::catch_unwind(|| read_list(one.path()))
                 .unwrap_or_else(|_| panic!("{what}: opening the image panicked"));
             let shown = match opened {
                 Err(e) if durable.is_some() && !matches!(cut, Cut::Torn(..)) => {
@@ -956,13 +982,17 @@ fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
             copy_dir(&template, &root);
             let store = Store::at(&root);
             std::fs::write(store.mailboxes_db(), &image).unwrap();
-            for (name, uv) in dirs {
+            for (name, (uv, id)) in dirs {
                 let n = MailboxName::parse(name).unwrap();
                 if n == inbox {
                     continue;
                 }
                 std::fs::create_dir_all(store.mailbox_dir(&n)).unwrap();
-                Index::create(&store.index_path(&n), index::new_header(*uv, 1, 0)).unwrap();
+                let identity = Identity {
+                    mailbox_id: *id,
+                    uidvalidity: *uv,
+                };
+                Index::create(&store.index_path(&n), Header::new(identity, 1, 1)).unwrap();
             }
             let rep = reconstruct::list::run(&store, false, false)
                 .unwrap_or_else(|e| panic!("{what}: reconstruct -m failed: {e}"));
@@ -970,7 +1000,7 @@ fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
             if rep.moved_aside.is_some() {
                 tally.moved_aside += 1;
             }
-            let after = read_list(&store.mailboxes_db())
+            let after = read_list(&root)
                 .unwrap_or_else(|e| panic!("{what}: the rebuilt list does not open: {e}"));
             assert_eq!(
                 after.entries.keys().collect::<Vec<_>>(),
@@ -980,7 +1010,8 @@ fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
             let ids: BTreeSet<u64> = after.entries.values().map(|e| e.id).collect();
             assert_eq!(ids.len(), after.entries.len(), "{what}: an id twice");
             for (name, e) in &after.entries {
-                assert_eq!(e.uidvalidity, dirs[name], "{what}: UIDVALIDITY of {name}");
+                assert_eq!(e.uidvalidity, dirs[name].0, "{what}: UIDVALIDITY of {name}");
+                assert_eq!(e.id, dirs[name].1, "{what}: id of {name} is its index's");
                 assert!(
                     after.last_uidvalidity >= u64::from(e.uidvalidity),
                     "{what}: a new UIDVALIDITY could repeat {name}'s"
@@ -991,8 +1022,8 @@ fn mailbox_list_survives_a_power_cut_at_every_write_and_sync() {
                 {
                     assert_eq!(e.id, was.id, "{what}: id of {name}");
                     assert!(
-                        e.uidnext >= was.uidnext,
-                        "{what}: mirror of {name} went down"
+                        e.uid_bound >= was.uid_bound,
+                        "{what}: the UID bound of {name} went down"
                     );
                 }
             }

@@ -61,8 +61,9 @@ fn disk_full_during_reconstruct_fails_clearly_and_repairs_later() {
         s.deliver("joe", &sample(i));
     }
     let before = s.contents("joe");
-    // A file copied in by hand: reconstruct must write a new index record.
-    std::fs::write(s.dir("users/joe/9."), sample(9)).unwrap();
+    // A file copied in by hand (above every UID reserved): reconstruct must write
+    // a new index record for it.
+    std::fs::write(s.dir("users/joe/9999."), sample(9)).unwrap();
     let files = names_in(&s.dir("users/joe"));
     let r = s.run_env(
         &["reconstruct", "joe"],
@@ -77,17 +78,21 @@ fn disk_full_during_reconstruct_fails_clearly_and_repairs_later() {
     eprintln!("limit: disk full during reconstruct: {}", r.stderr.trim());
     assert_eq!(names_in(&s.dir("users/joe")), files, "files changed");
     assert_eq!(s.contents("joe"), before, "the index changed");
-    // The mirror update failing is a warning, not a failure of the rebuild.
+    // The UIDs a rebuild hands out are reserved in the mailbox list first: a list
+    // that cannot be written fails the mailbox before anything changes.
     let r = s.run_env(
         &["reconstruct", "joe"],
         &[("MSGSTORE_FAULT", "enospc-list-commit")],
     );
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("mirror in the mailbox list not updated"),
+        r.stderr.contains("No space left on device") && r.stderr.contains("mailboxes.redb"),
         "{}",
-        r.stdout
+        r.stderr
     );
+    assert_eq!(names_in(&s.dir("users/joe")), files, "files changed");
+    assert_eq!(s.contents("joe"), before, "the index changed");
+    s.run(&["reconstruct", "joe"]).ok();
     let r = s.json(&["reconstruct", "joe"]);
     assert_eq!(r["mailboxes"][0]["rewritten"], false, "{r}");
     assert_eq!(s.contents("joe").len(), 4);

@@ -8,10 +8,11 @@
 //! they are checked to cover every byte of the struct, so a field added in code but
 //! not here (or in the document) fails too.
 
-use msgstore::db::mailboxes::{self, MailboxRecord};
-use msgstore::db::users::{self, User, UserRecord};
-use msgstore::db::{self, Which};
-use msgstore::index::record::{self, CacheHead, Header, Record};
+use msgstore::db::mailboxes::{self, MailboxRecord, MailboxRecordV1};
+use msgstore::db::users::{self, Status, User, UserHead, UserRecord};
+use msgstore::db::{self};
+use msgstore::error::DbKind;
+use msgstore::index::record::{self, CacheHead, Header, HeaderV1, Identity, Record};
 use msgstore::index::{self as index, Index};
 use msgstore::store::{self, Entry, Store};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
@@ -452,7 +453,7 @@ fn fits(pattern: &str, example: &str, stamp: &str) -> bool {
     let close = open + pattern[open..].find('>').unwrap();
     let rest = &pattern[close + 1..];
     let take = match &pattern[open..=close] {
-        "<uid>" | "<pid>" => example.bytes().take_while(u8::is_ascii_digit).count(),
+        "<uid>" | "<pid>" | "<n>" => example.bytes().take_while(u8::is_ascii_digit).count(),
         "<UTC time>" => {
             let shape = |s: &str| -> Vec<bool> { s.bytes().map(|b| b.is_ascii_digit()).collect() };
             let n = stamp.len().min(example.len());
@@ -502,6 +503,19 @@ fn mailbox_index() {
                 highestmodseq,
                 total_size,
                 last_reconstruct,
+                mailbox_id,
+                reserved,
+                crc,
+            }),
+            layout!(HeaderV1 {
+                magic,
+                version,
+                uidvalidity,
+                uidnext,
+                exists,
+                highestmodseq,
+                total_size,
+                last_reconstruct,
                 reserved,
             }),
             layout!(Record {
@@ -510,7 +524,7 @@ fn mailbox_index() {
                 user_flags,
                 internal_date,
                 internal_date_zone,
-                reserved0,
+                mark,
                 size,
                 header_size,
                 file_size,
@@ -520,6 +534,7 @@ fn mailbox_index() {
                 file_ino,
                 file_mtime_ns,
                 reserved,
+                crc,
             }),
             layout!(CacheHead {
                 body_offset,
@@ -528,11 +543,34 @@ fn mailbox_index() {
                 envelope_len,
                 bodystructure_len,
                 body_len,
-                reserved,
+                crc,
             }),
         ],
     );
     c.eq("HEADER_SIZE", record::HEADER_SIZE, size_of::<Header>());
+    c.eq(
+        "HEADER_V1_SIZE",
+        record::HEADER_V1_SIZE,
+        size_of::<HeaderV1>(),
+    );
+    c.ok(
+        "Record.mark's meaning gives the mark",
+        meaning(&doc, "Record", "mark").contains(&format!("0x{:04X}", record::RECORD_MARK)),
+    );
+    let kw: String = record::KEYWORDS_MAGIC
+        .iter()
+        .map(|&b| {
+            if b == 0 {
+                "\\0".to_owned()
+            } else {
+                (b as char).to_string()
+            }
+        })
+        .collect();
+    c.ok(
+        &format!("the keyword list's magic `{kw}` is given"),
+        doc.text.contains(&format!("`{kw}`")),
+    );
     c.eq("RECORD_SIZE", record::RECORD_SIZE, size_of::<Record>());
     c.eq(
         "CACHE_HEAD_SIZE",
@@ -586,7 +624,11 @@ fn mailbox_index() {
     // The tables and the header's key, as the code writes them.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::INDEX_FILE);
-    drop(Index::create(&path, index::new_header(1, 1, 0)).unwrap());
+    let id = Identity {
+        mailbox_id: 1,
+        uidvalidity: 1,
+    };
+    drop(Index::create(&path, Header::new(id, 1, 1)).unwrap());
     let header_keys: Vec<String> = {
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_read().unwrap();
@@ -611,20 +653,25 @@ fn mailbox_index() {
     }
     c.eq(
         "entries of a new index's header table",
-        header_keys.len(),
-        1,
+        header_keys,
+        vec![index::HEADER_KEY.to_owned(), index::KEYWORDS_KEY.to_owned()],
     );
     check_tables(
         &mut c,
         &doc,
         &[
             table_def(index::HEADER_TABLE),
-            table_def(index::USER_FLAGS_TABLE),
             table_def(index::RECORDS_TABLE),
             table_def(index::CACHE_TABLE),
+            table_def(index::USER_FLAGS_TABLE_V1),
         ],
         &["src/index/mod.rs", "src/index/record.rs"],
-        redb_tables(&path),
+        {
+            // Version 1's keyword table is in the document, not in a new file.
+            let mut t = redb_tables(&path);
+            t.insert(index::USER_FLAGS_TABLE_V1.name().to_owned());
+            t
+        },
     );
     c.finish();
 }
@@ -637,12 +684,17 @@ fn user_database() {
     c.eq(
         "Record layout version",
         doc.number("Record layout version"),
-        u64::from(UserRecord::new(0, users::STATUS_ACTIVE).version.get()),
+        u64::from(users::RECORD_VERSION),
+    );
+    c.eq(
+        "Oldest format read",
+        doc.number("Oldest format read"),
+        users::OLDEST_FORMAT,
     );
     check_layouts(
         &mut c,
         &doc,
-        &[layout!(UserRecord {
+        &[layout!(UserHead {
             version,
             status,
             flags,
@@ -652,9 +704,9 @@ fn user_database() {
         })],
     );
     c.eq(
-        "USER_RECORD_SIZE",
-        users::USER_RECORD_SIZE,
-        size_of::<UserRecord>(),
+        "USER_HEAD_SIZE",
+        users::USER_HEAD_SIZE,
+        size_of::<UserHead>(),
     );
 
     let status = doc.table(&["value", "status"]);
@@ -665,13 +717,21 @@ fn user_database() {
             .find(|r| r[0].parse::<u8>().ok() == Some(v))
             .map(|r| plain(&r[1]))
             .unwrap_or("unknown");
-        let code = User::from_record("x", &UserRecord::new(0, v)).status;
+        let head = UserHead {
+            version: users::RECORD_VERSION.into(),
+            status: v,
+            ..UserHead::default()
+        };
+        let code = UserRecord::decode(zerocopy::IntoBytes::as_bytes(&head))
+            .map(|r| User::new("x", &r).status.as_str())
+            .unwrap_or("unknown");
         c.eq(&format!("status {v}"), documented, code);
     }
+    let _ = Status::Active;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::USERS_DB);
-    drop(db::create(&path, Which::Users).unwrap());
+    drop(db::create(&path, DbKind::Users).unwrap());
     check_tables(
         &mut c,
         &doc,
@@ -693,30 +753,54 @@ fn mailbox_list() {
     let doc = Doc::load("mailbox-list.md");
     let mut c = Check::new(&doc);
     check_common(&mut c, &doc, mailboxes::FORMAT_VERSION, true);
-    let entry = mailboxes::Entry {
-        name: "Other Users/joe".into(),
-        id: 1,
-        owner: Some("joe".into()),
-        uidvalidity: 1,
-        uidnext: 1,
-        created: 0,
-    };
+    let entry = mailboxes::Entry::new(
+        &msgstore::store::names::MailboxName::parse("joe").unwrap(),
+        1,
+        1,
+        0,
+    );
     c.eq(
         "Record layout version",
         doc.number("Record layout version"),
         u64::from(entry.record().version.get()),
     );
+    c.eq(
+        "Oldest format read",
+        doc.number("Oldest format read"),
+        mailboxes::OLDEST_FORMAT,
+    );
     check_layouts(
         &mut c,
         &doc,
-        &[layout!(MailboxRecord {
-            version,
-            reserved,
-            id,
-            uidvalidity,
-            uidnext,
-            created,
-        })],
+        &[
+            layout!(MailboxRecord {
+                version,
+                reserved,
+                id,
+                uidvalidity,
+                uid_bound,
+                created,
+                modseq_bound,
+                uidnext,
+                reserved2,
+                highestmodseq,
+            }),
+            layout!(MailboxRecordV1 {
+                version,
+                reserved,
+                id,
+                uidvalidity,
+                uidnext,
+                created,
+            }),
+        ],
+    );
+    c.ok(
+        "the reservation blocks are given",
+        doc.text.contains(&format!("{} UIDs", mailboxes::UID_BLOCK))
+            && doc
+                .text
+                .contains(&format!("{} MODSEQs", mailboxes::MODSEQ_BLOCK)),
     );
     c.eq(
         "MAILBOX_RECORD_SIZE",
@@ -726,7 +810,7 @@ fn mailbox_list() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::MAILBOXES_DB);
-    drop(db::create(&path, Which::Mailboxes).unwrap());
+    drop(db::create(&path, DbKind::Mailboxes).unwrap());
     check_tables(
         &mut c,
         &doc,
@@ -759,7 +843,7 @@ fn spool() {
     check_common(&mut c, &doc, u64::from(store::SPOOL_VERSION), false);
 
     // `<UTC time>` has the shape of what reconstruct writes.
-    let stamp = msgstore::reconstruct::utc_stamp();
+    let stamp = msgstore::store::time::utc_stamp();
     let fits = |pattern: &str, example: &str| fits(pattern, example, &stamp);
 
     let top = doc.table(&["name", "meaning"]);
@@ -768,14 +852,28 @@ fn spool() {
         format!("{}/", store::USERS_DIR),
         format!("{}/", store::PUBLIC_DIR),
     ];
-    for want in [store::USERS_DB, store::MAILBOXES_DB, &dirs[0], &dirs[1]] {
+    let db_lock = msgstore::store::lock::DATABASES_LOCK;
+    for want in [
+        store::USERS_DB,
+        store::MAILBOXES_DB,
+        db_lock,
+        &dirs[0],
+        &dirs[1],
+    ] {
         c.ok(
             &format!("the store directory's table has no row `{want}`"),
             top.contains(&want),
         );
     }
     for name in &top {
-        let ok = [store::USERS_DB, store::MAILBOXES_DB, &dirs[0], &dirs[1]].contains(name)
+        let ok = [
+            store::USERS_DB,
+            store::MAILBOXES_DB,
+            db_lock,
+            &dirs[0],
+            &dirs[1],
+        ]
+        .contains(name)
             || [store::USERS_DB, store::MAILBOXES_DB].iter().any(|db| {
                 *name == format!("{db}{}<UTC time>", store::SET_ASIDE_INFIX)
                     || *name == format!("{db}.tmp")
@@ -805,7 +903,13 @@ fn spool() {
                     vec![store::message_file_name(7).replacen('7', "<uid>", 1)],
                 )
             }
-            Entry::Bad(_) => ("bad", vec![format!("<uid>.{}", store::BAD_SUFFIX)]),
+            Entry::Bad(_) => (
+                "bad",
+                vec![
+                    format!("<uid>.{}", store::BAD_SUFFIX),
+                    format!("<uid>.{}.<n>", store::BAD_SUFFIX),
+                ],
+            ),
             Entry::Index => ("index", vec![store::INDEX_FILE.to_owned()]),
             Entry::Lock => ("lock", vec![store::LOCK_FILE.to_owned()]),
             Entry::Temp => (
@@ -841,6 +945,7 @@ fn spool() {
         kinds,
         vec![
             "message",
+            "bad",
             "bad",
             "index",
             "lock",
@@ -917,5 +1022,66 @@ fn spool() {
         "Überweisung",
         encode("Überweisung").as_str(),
     );
+    c.finish();
+}
+
+#[test]
+fn locking() {
+    use msgstore::store::lock;
+    let doc = Doc::load("locking.md");
+    let mut c = Check::new(&doc);
+    c.eq(
+        "Protocol version",
+        doc.number("Protocol version"),
+        u64::from(lock::PROTOCOL_VERSION),
+    );
+    let log = doc.text.rsplit_once("\n## ").map(|(_, s)| s).unwrap_or("");
+    c.ok(
+        "the last section is `## Version changes` with an entry for this version",
+        log.starts_with("Version changes\n")
+            && log
+                .lines()
+                .any(|l| l.starts_with(&format!("- {} ", lock::PROTOCOL_VERSION))),
+    );
+    let t = doc.table(&["lock", "on", "shared", "exclusive"]);
+    let on = |name: &str| {
+        t.rows
+            .iter()
+            .find(|r| r[0] == name)
+            .map(|r| r[1].clone())
+            .unwrap_or_default()
+    };
+    c.ok(
+        "the mailbox lock is on `msgstore.lock` in the mailbox's directory",
+        on("mailbox").contains(&format!("`{}`", store::LOCK_FILE)),
+    );
+    c.ok(
+        "the database lock is on `STORE/msgstore.lock`",
+        on("database").contains(&format!("`STORE/{}`", lock::DATABASES_LOCK)),
+    );
+    c.ok(
+        "the list-change lock is on the store directory",
+        on("list-change").contains("store directory"),
+    );
+    for (what, secs) in [
+        ("writers", lock::WRITER_TIMEOUT_SECS),
+        ("reconstruct", lock::RECONSTRUCT_GRACE.as_secs()),
+        ("CREATE, DELETE", lock::LIST_CHANGE_GRACE.as_secs()),
+    ] {
+        let line = doc
+            .text
+            .split("\n\n")
+            .find(|p| p.contains("**Waiting.**"))
+            .unwrap_or("");
+        let words = if secs == 1 {
+            "1 second".to_owned()
+        } else {
+            format!("{secs} seconds")
+        };
+        c.ok(
+            &format!("the waiting rule gives {what}' wait ({words})"),
+            line.contains(&words) || line.contains(&format!("({secs} by default)")),
+        );
+    }
     c.finish();
 }

@@ -1,12 +1,12 @@
 //! init, user and mailbox commands.
 
-use super::{Ctx, OK};
+use super::{Ctx, Exit, OK};
 use crate::cli::{MailboxCmd, UserCmd};
 use crate::error::Result;
 use crate::ops;
 use std::fmt::Write;
 
-pub fn init(ctx: &Ctx) -> Result<i32> {
+pub fn init(ctx: &Ctx) -> Result<Exit> {
     let store = crate::store::Store::at(&ctx.root);
     ops::init(&store)?;
     let root = ctx.root.display().to_string();
@@ -17,7 +17,7 @@ pub fn init(ctx: &Ctx) -> Result<i32> {
     Ok(OK)
 }
 
-pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<i32> {
+pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<Exit> {
     let store = ctx.store()?;
     match cmd {
         UserCmd::Add { names } => {
@@ -39,8 +39,11 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<i32> {
                         let quota = u.quota.map_or("none".to_string(), |q| q.to_string());
                         let _ = writeln!(
                             s,
-                            "{}\tstatus={}\tquota={quota}\tcreated={}",
-                            u.name, u.status, u.created
+                            "{}\tstatus={}\tquota={quota}\tpassword={}\tcreated={}",
+                            u.name,
+                            u.status.as_str(),
+                            if u.has_password { "set" } else { "none" },
+                            u.created
                         );
                     }
                 });
@@ -58,7 +61,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<i32> {
     Ok(OK)
 }
 
-pub fn mailbox(ctx: &Ctx, cmd: MailboxCmd) -> Result<i32> {
+pub fn mailbox(ctx: &Ctx, cmd: MailboxCmd) -> Result<Exit> {
     let store = ctx.store()?;
     match cmd {
         MailboxCmd::Create { name } => {

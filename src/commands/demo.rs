@@ -2,7 +2,7 @@
 //! repairs it with x-build-user-db, reconstruct -m and reconstruct -r, and checks
 //! that nothing was lost. The newcomer's first command.
 
-use super::{Ctx, OK, PARTIAL};
+use super::{Ctx, Exit, OK, PARTIAL};
 use crate::cli::ReconstructArgs;
 use crate::error::{Error, Result};
 use crate::ops;
@@ -33,7 +33,7 @@ fn contents(store: &Store) -> Result<Contents> {
     Ok(out)
 }
 
-pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<i32> {
+pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
     let root = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("msgstore-demo-{}", std::process::id()))
     });

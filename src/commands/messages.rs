@@ -1,6 +1,6 @@
 //! deliver, flags, expunge and dump.
 
-use super::{Ctx, OK, PARTIAL};
+use super::{Ctx, Exit, OK, PARTIAL};
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::ops::deliver::Input;
@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::io::Read;
 use std::path::PathBuf;
 
-pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<i32> {
+pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<Exit> {
     let store = ctx.store()?;
     let mut inputs = Vec::new();
     let mut unreadable = Vec::new();
@@ -28,6 +28,20 @@ pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<i32> {
         });
     }
     for f in files {
+        if f.is_dir() {
+            let maildir = ["cur", "new", "tmp"].iter().any(|d| f.join(d).is_dir());
+            unreadable.push(ops::deliver::Delivered {
+                source: f.display().to_string(),
+                uid: None,
+                warning: None,
+                error: Some(if maildir {
+                    format!("{}: a Maildir, not a message; use `msgstore import MAILBOX {}` to add the messages it holds", f.display(), f.display())
+                } else {
+                    format!("{}: a directory, not a message file; give message files", f.display())
+                }),
+            });
+            continue;
+        }
         match std::fs::read(&f) {
             Ok(bytes) => inputs.push(Input {
                 label: f.display().to_string(),
@@ -36,6 +50,7 @@ pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<i32> {
             Err(e) => unreadable.push(ops::deliver::Delivered {
                 source: f.display().to_string(),
                 uid: None,
+                warning: None,
                 error: Some(Error::io(&f, "read", e).to_string()),
             }),
         }
@@ -45,16 +60,29 @@ pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<i32> {
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     for r in &results {
         if let Some(e) = &r.error {
-            eprintln!("msgstore: {e}");
+            ctx.printer.problem(e);
+        }
+        if let Some(w) = &r.warning {
+            ctx.printer.warn(w);
         }
     }
     let delivered = results.len() - failed;
+    let quiet = ctx.printer.quiet;
     ctx.printer.result(
         &serde_json::json!({ "mailbox": name, "delivered": delivered, "failed": failed, "messages": results }),
         |s| {
+            if quiet {
+                return;
+            }
             for r in &results {
                 if let Some(uid) = r.uid {
-                    let _ = writeln!(s, "{uid}");
+                    // The UID first, so scripts can take it; the file it came from
+                    // after a tab (none for standard input).
+                    if r.source == "<stdin>" {
+                        let _ = writeln!(s, "{uid}");
+                    } else {
+                        let _ = writeln!(s, "{uid}\t{}", r.source);
+                    }
                 }
             }
         },
@@ -68,16 +96,20 @@ pub fn flags(
     set: &str,
     add: &[String],
     remove: &[String],
-) -> Result<i32> {
+) -> Result<Exit> {
     let store = ctx.store()?;
     let (name, changed) = ops::flags::store_flags(&store, mailbox, set, add, remove)?;
+    let quiet = ctx.printer.quiet;
     ctx.printer.result(
         &serde_json::json!({ "mailbox": name, "changed": changed }),
         |s| {
+            if quiet {
+                return;
+            }
             for c in &changed {
                 let _ = writeln!(s, "{} ({}) modseq {}", c.uid, c.flags.join(" "), c.modseq);
             }
-            if changed.is_empty() && !ctx.printer.quiet {
+            if changed.is_empty() {
                 let _ = writeln!(s, "no message changed");
             }
         },
@@ -85,26 +117,29 @@ pub fn flags(
     Ok(OK)
 }
 
-pub fn expunge(ctx: &Ctx, mailbox: &str, set: Option<&str>) -> Result<i32> {
+pub fn expunge(ctx: &Ctx, mailbox: &str, set: Option<&str>) -> Result<Exit> {
     let store = ctx.store()?;
     let (name, gone) = ops::expunge::expunge(&store, mailbox, set)?;
+    let quiet = ctx.printer.quiet;
     ctx.printer.result(
         &serde_json::json!({ "mailbox": name, "expunged": gone }),
         |s| {
-            let list: Vec<String> = gone.iter().map(u32::to_string).collect();
+            if quiet {
+                return;
+            }
             let _ = writeln!(
                 s,
                 "expunged {} message(s){}{}",
                 gone.len(),
                 if gone.is_empty() { "" } else { ": " },
-                list.join(" ")
+                crate::uidset::format(&gone)
             );
         },
     );
     Ok(OK)
 }
 
-pub fn dump(ctx: &Ctx, mailbox: &str) -> Result<i32> {
+pub fn dump(ctx: &Ctx, mailbox: &str) -> Result<Exit> {
     let store = ctx.store()?;
     let d = ops::dump::dump(&store, mailbox)?;
     ctx.printer.result(&d, |s| {

@@ -13,9 +13,38 @@ use crate::output::Printer;
 use crate::store::{DEFAULT_ROOT, Store};
 use std::path::PathBuf;
 
-pub const OK: i32 = 0;
-pub const PARTIAL: i32 = 1;
-pub const FAILED: i32 = 2;
+/// The exit status: a contract scripts rely on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// All done.
+    Ok = 0,
+    /// Done, but some mailbox or message failed or was busy.
+    Partial = 1,
+    /// A usage or store error: nothing (or not everything asked) was done.
+    Failed = 2,
+}
+
+impl Exit {
+    /// The status a command ends with when `e` stopped it.
+    pub fn for_error(e: &Error) -> Exit {
+        match e {
+            Error::MailboxBusy(_) | Error::Refused { .. } | Error::OverQuota { .. } => {
+                Exit::Partial
+            }
+            Error::Db {
+                fault: crate::error::Fault::Busy,
+                ..
+            } => Exit::Partial,
+            _ => Exit::Failed,
+        }
+    }
+
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+pub use Exit::{Failed as FAILED, Ok as OK, Partial as PARTIAL};
 
 /// Where the command runs; `interactive` is true at the prompt and in scripts,
 /// where standard input is not a message.
@@ -45,17 +74,13 @@ impl Ctx {
     }
 
     /// Prints an error and gives its exit status.
-    pub fn fail(&self, e: &Error) -> i32 {
+    pub fn fail(&self, e: &Error) -> Exit {
         self.printer.error(&e.to_string());
-        if e.is_store_error() || !matches!(e, Error::MailboxBusy(_) | Error::Refused { .. }) {
-            FAILED
-        } else {
-            PARTIAL
-        }
+        Exit::for_error(e)
     }
 }
 
-pub fn run(ctx: &Ctx, cmd: Command) -> i32 {
+pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
     let r = match cmd {
         Command::Init => admin::init(ctx),
         Command::User(u) => admin::user(ctx, u),

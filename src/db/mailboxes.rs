@@ -1,23 +1,40 @@
 //! The mailbox list, `mailboxes.redb`: every mailbox with its id, UIDVALIDITY and
-//! UIDNEXT mirror. The owner is not stored: it is the first level below
-//! `Other Users/` of the name, so it can never disagree with it.
+//! the bounds reserved for its UIDs and MODSEQs. The owner is not stored: it is the
+//! first level below `Other Users/` of the name, so it can never disagree with it.
+//!
+//! The bounds are what makes "no UID is given twice under one UIDVALIDITY"
+//! provable when an index is lost or restored from an older copy: every UID a
+//! mailbox ever gave out is below `uid_bound`, and every MODSEQ at most
+//! `modseq_bound`. Writers reserve in blocks (see [`UID_BLOCK`]) before they use a
+//! value, so the list is written once per block, not once per delivery.
 
-use super::{META_TABLE, Which, damaged};
-use crate::error::{Error, Result};
+use super::{Db, META_TABLE};
+use crate::dbfile::Handle;
+use crate::error::{DbKind, Error, Fault, Result};
+use crate::store::Store;
 use crate::store::names::MailboxName;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
-use std::path::Path;
 use zerocopy::byteorder::little_endian::{I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-pub const FORMAT_VERSION: u64 = 1;
+/// Format 2 added the MODSEQ bound and made the UID mirror a reservation.
+pub const FORMAT_VERSION: u64 = 2;
+/// Format 1 lists are read (their records converted as they are rewritten).
+pub const OLDEST_FORMAT: u64 = 1;
+pub const RECORD_VERSION: u16 = 2;
 /// Full mailbox name -> [`MailboxRecord`] bytes.
 pub const MAILBOXES_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
 pub const NEXT_ID_KEY: &str = "next_id";
 pub const LAST_UIDVALIDITY_KEY: &str = "last_uidvalidity";
-const W: Which = Which::Mailboxes;
+const K: DbKind = DbKind::Mailboxes;
 
+/// UIDs reserved at a time beyond what a delivery needs.
+pub const UID_BLOCK: u32 = 100;
+/// MODSEQs reserved at a time beyond what a change needs.
+pub const MODSEQ_BLOCK: u64 = 1000;
+
+/// Record layout 2 (56 bytes).
 #[derive(
     Clone,
     Copy,
@@ -33,148 +50,234 @@ const W: Which = Which::Mailboxes;
 )]
 #[repr(C)]
 pub struct MailboxRecord {
-    /// Layout version of this record (1).
     pub version: U16,
     pub reserved: [u8; 6],
-    /// Stable id: kept across renames and by `reconstruct -m` for surviving entries.
+    /// Stable id: kept across renames and by `reconstruct -m`; the index holds it too.
     pub id: U64,
     pub uidvalidity: U32,
-    /// Lower bound of the index's UIDNEXT, kept for recovery when the index is lost.
-    pub uidnext: U32,
+    /// Every UID given out under this UIDVALIDITY is below it.
+    pub uid_bound: U32,
     /// Unix seconds.
+    pub created: I64,
+    /// Every MODSEQ given out under this UIDVALIDITY is at most this.
+    pub modseq_bound: U64,
+    /// The index's UIDNEXT when this entry last heard of it: the index's is never
+    /// lower, unless the index is an older copy.
+    pub uidnext: U32,
+    pub reserved2: [u8; 4],
+    /// The index's HIGHESTMODSEQ when this entry last heard of it (likewise).
+    pub highestmodseq: U64,
+}
+
+/// Record layout 1 (32 bytes): `uid_bound` was a UIDNEXT mirror that might lag.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct MailboxRecordV1 {
+    pub version: U16,
+    pub reserved: [u8; 6],
+    pub id: U64,
+    pub uidvalidity: U32,
+    pub uidnext: U32,
     pub created: I64,
 }
 
 pub const MAILBOX_RECORD_SIZE: usize = core::mem::size_of::<MailboxRecord>();
+pub const MAILBOX_RECORD_V1_SIZE: usize = core::mem::size_of::<MailboxRecordV1>();
 
-/// A mailbox list entry as commands show it.
+/// A mailbox list entry.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Entry {
     pub name: String,
     pub id: u64,
     pub owner: Option<String>,
     pub uidvalidity: u32,
+    /// The index's UIDNEXT as last heard of: a lower bound of it.
     pub uidnext: u32,
+    /// The index's HIGHESTMODSEQ as last heard of: a lower bound of it.
+    pub highestmodseq: u64,
+    /// Every UID given out is below it.
+    pub uid_bound: u32,
+    /// Every MODSEQ given out is at most this.
+    pub modseq_bound: u64,
     pub created: i64,
+    /// The record came from a format-1 list: its bounds are only a lagging mirror.
+    #[serde(skip)]
+    pub from_v1: bool,
 }
 
 impl Entry {
-    fn new(name: &str, r: &MailboxRecord) -> Entry {
+    pub fn new(name: &MailboxName, id: u64, uidvalidity: u32, created: i64) -> Entry {
+        Entry {
+            name: name.to_string(),
+            id,
+            owner: name.owner().map(str::to_owned),
+            uidvalidity,
+            uidnext: 1,
+            highestmodseq: 1,
+            uid_bound: 1,
+            modseq_bound: 1,
+            created,
+            from_v1: false,
+        }
+    }
+
+    /// Hears of the index's values: mirrors and bounds never go down.
+    pub fn heard(&mut self, uidnext: u32, highestmodseq: u64) {
+        self.uidnext = self.uidnext.max(uidnext);
+        self.highestmodseq = self.highestmodseq.max(highestmodseq);
+        self.uid_bound = self.uid_bound.max(uidnext);
+        self.modseq_bound = self.modseq_bound.max(highestmodseq);
+    }
+
+    fn decode(name: &str, raw: &[u8]) -> Option<Entry> {
         let owner = MailboxName::parse(name)
             .ok()
             .and_then(|n| n.owner().map(str::to_owned));
-        Entry {
+        if let Ok(r) = MailboxRecord::read_from_bytes(raw)
+            && r.version.get() == RECORD_VERSION
+            && r.reserved == [0; 6]
+            && r.reserved2 == [0; 4]
+        {
+            return Some(Entry {
+                name: name.to_owned(),
+                id: r.id.get(),
+                owner,
+                uidvalidity: r.uidvalidity.get(),
+                uidnext: r.uidnext.get(),
+                highestmodseq: r.highestmodseq.get(),
+                uid_bound: r.uid_bound.get(),
+                modseq_bound: r.modseq_bound.get(),
+                created: r.created.get(),
+                from_v1: false,
+            });
+        }
+        let r = MailboxRecordV1::read_from_bytes(raw).ok()?;
+        (r.version.get() == 1).then(|| Entry {
             name: name.to_owned(),
             id: r.id.get(),
             owner,
             uidvalidity: r.uidvalidity.get(),
             uidnext: r.uidnext.get(),
+            highestmodseq: 0,
+            uid_bound: r.uidnext.get(),
+            modseq_bound: 0,
             created: r.created.get(),
-        }
+            from_v1: true,
+        })
     }
 
     pub fn record(&self) -> MailboxRecord {
         MailboxRecord {
-            version: 1.into(),
+            version: RECORD_VERSION.into(),
             reserved: [0; 6],
             id: self.id.into(),
             uidvalidity: self.uidvalidity.into(),
-            uidnext: self.uidnext.into(),
+            uid_bound: self.uid_bound.into(),
             created: self.created.into(),
+            modseq_bound: self.modseq_bound.into(),
+            uidnext: self.uidnext.into(),
+            reserved2: [0; 4],
+            highestmodseq: self.highestmodseq.into(),
         }
     }
 }
 
-fn decode(path: &Path, name: &str, raw: &[u8]) -> Result<MailboxRecord> {
-    MailboxRecord::read_from_bytes(raw).map_err(|_| {
-        Error::db(
-            path,
-            format!(
-                "entry {name:?} has {} bytes, not {MAILBOX_RECORD_SIZE}",
-                raw.len()
-            ),
-            W.remedy(),
-        )
+fn decode(h: &Handle, name: &str, raw: &[u8]) -> Result<Entry> {
+    Entry::decode(name, raw).ok_or_else(|| {
+        h.error(Fault::Damaged(format!(
+            "entry {name:?} has {} bytes, not a record this msgstore reads",
+            raw.len()
+        )))
     })
 }
 
-/// Every entry, read-only, optionally only names starting with `prefix`.
-pub fn list(path: &Path, prefix: Option<&str>) -> Result<Vec<Entry>> {
-    let db = super::open_ro(path, W)?;
-    super::guard(path, || -> Result<Vec<Entry>> {
-        let txn = db.begin_read().map_err(|e| damaged(path, W, e))?;
-        let t = txn
-            .open_table(MAILBOXES_TABLE)
-            .map_err(|e| damaged(path, W, e))?;
+/// Every entry, read-only; with `under`, only that mailbox and those below it (a
+/// prefix is a hierarchy, not text: `joe` is not a prefix of `joel`).
+pub fn list(store: &Store, under: Option<&MailboxName>) -> Result<Vec<Entry>> {
+    let db = super::open_ro(store, K)?;
+    read_all(&db, under)
+}
+
+/// One entry, read-only.
+pub fn get(store: &Store, name: &MailboxName) -> Result<Option<Entry>> {
+    let db = super::open_ro(store, K)?;
+    let shown = name.to_string();
+    db.read(|txn| {
+        let t = txn.open_table(MAILBOXES_TABLE).map_err(db.err())?;
+        match t.get(shown.as_str()).map_err(db.err())? {
+            Some(v) => decode(&db, &shown, v.value()).map(Some),
+            None => Ok(None),
+        }
+    })
+}
+
+fn read_all(db: &Handle, under: Option<&MailboxName>) -> Result<Vec<Entry>> {
+    db.read(|txn| {
+        let t = txn.open_table(MAILBOXES_TABLE).map_err(db.err())?;
         let mut out = Vec::new();
-        let iter = match prefix {
-            Some(p) => t.range(p..).map_err(|e| damaged(path, W, e))?,
-            None => t.iter().map_err(|e| damaged(path, W, e))?,
+        let prefix = under.map(|n| n.to_string());
+        let iter = match &prefix {
+            Some(p) => t.range(p.as_str()..).map_err(db.err())?,
+            None => t.iter().map_err(db.err())?,
         };
         for item in iter {
-            let (k, v) = item.map_err(|e| damaged(path, W, e))?;
-            if let Some(p) = prefix
-                && !k.value().starts_with(p)
-            {
-                break;
+            let (k, v) = item.map_err(db.err())?;
+            let name = k.value();
+            if let Some(p) = &prefix {
+                if !name.starts_with(p.as_str()) {
+                    break;
+                }
+                // `Other Users/joe` covers `Other Users/joe/x`, not `Other Users/joel`.
+                if name.len() > p.len() && name.as_bytes()[p.len()] != b'/' {
+                    continue;
+                }
             }
-            out.push(Entry::new(k.value(), &decode(path, k.value(), v.value())?));
+            out.push(decode(db, name, v.value())?);
         }
         Ok(out)
     })
-    .map_err(|e| Error::db(path, e, W.remedy()))?
 }
 
 /// One write transaction on the mailbox list.
 pub struct ListTxn<'t> {
-    path: &'t Path,
+    h: &'t Handle,
     table: redb::Table<'t, &'static str, &'static [u8]>,
     meta: redb::Table<'t, &'static str, u64>,
 }
 
-pub fn write<T>(
-    db: &Database,
-    path: &Path,
-    f: impl FnOnce(&mut ListTxn<'_>) -> Result<T>,
-) -> Result<T> {
-    let txn = db.begin_write().map_err(|e| damaged(path, W, e))?;
-    let v = {
+/// Runs `f` in one write transaction on an open list and commits it.
+pub fn write<T>(db: &Handle, f: impl FnOnce(&mut ListTxn<'_>) -> Result<T>) -> Result<T> {
+    db.write(|txn| {
+        super::stamp_format(db, txn)?;
         let mut t = ListTxn {
-            path,
-            table: txn
-                .open_table(MAILBOXES_TABLE)
-                .map_err(|e| damaged(path, W, e))?,
-            meta: txn
-                .open_table(META_TABLE)
-                .map_err(|e| damaged(path, W, e))?,
+            h: db,
+            table: txn.open_table(MAILBOXES_TABLE).map_err(db.err())?,
+            meta: txn.open_table(META_TABLE).map_err(db.err())?,
         };
-        f(&mut t)?
-    };
-    crate::faults::point("list-before-commit");
-    if let Some(e) = crate::faults::io_error("list-commit") {
-        return Err(Error::io(path, "commit", e));
-    }
-    txn.commit().map_err(|e| damaged(path, W, e))?;
-    crate::faults::point("list-after-commit");
-    Ok(v)
+        f(&mut t)
+    })
+}
+
+/// Opens the list for writing (under the database lock) and runs `f` in one
+/// transaction.
+pub fn change<T>(store: &Store, f: impl FnOnce(&mut ListTxn<'_>) -> Result<T>) -> Result<T> {
+    let db: Db = super::open_rw(store, K)?;
+    write(&db, f)
 }
 
 impl ListTxn<'_> {
     pub fn get(&self, name: &str) -> Result<Option<Entry>> {
-        let Some(v) = self.table.get(name).map_err(|e| damaged(self.path, W, e))? else {
+        let Some(v) = self.table.get(name).map_err(self.h.err())? else {
             return Ok(None);
         };
-        Ok(Some(Entry::new(name, &decode(self.path, name, v.value())?)))
+        Ok(Some(decode(self.h, name, v.value())?))
     }
 
     pub fn all(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
-        for item in self.table.iter().map_err(|e| damaged(self.path, W, e))? {
-            let (k, v) = item.map_err(|e| damaged(self.path, W, e))?;
-            out.push(Entry::new(
-                k.value(),
-                &decode(self.path, k.value(), v.value())?,
-            ));
+        for item in self.table.iter().map_err(self.h.err())? {
+            let (k, v) = item.map_err(self.h.err())?;
+            out.push(decode(self.h, k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -192,7 +295,7 @@ impl ListTxn<'_> {
         Ok(self
             .meta
             .get(key)
-            .map_err(|e| damaged(self.path, W, e))?
+            .map_err(self.h.err())?
             .map(|g| g.value())
             .unwrap_or(0))
     }
@@ -201,7 +304,7 @@ impl ListTxn<'_> {
         let id = self.counter(NEXT_ID_KEY)?.max(1);
         self.meta
             .insert(NEXT_ID_KEY, id + 1)
-            .map_err(|e| damaged(self.path, W, e))?;
+            .map_err(self.h.err())?;
         Ok(id)
     }
 
@@ -209,11 +312,11 @@ impl ListTxn<'_> {
     /// more than the last if the clock has not moved on (or went back).
     pub fn new_uidvalidity(&mut self) -> Result<u32> {
         let last = self.counter(LAST_UIDVALIDITY_KEY)?;
-        let now = super::now_unix().clamp(1, u32::MAX as i64) as u64;
+        let now = crate::store::time::now_unix().clamp(1, u32::MAX as i64) as u64;
         let v = now.max(last + 1).min(u32::MAX as u64);
         self.meta
             .insert(LAST_UIDVALIDITY_KEY, v)
-            .map_err(|e| damaged(self.path, W, e))?;
+            .map_err(self.h.err())?;
         Ok(v as u32)
     }
 
@@ -222,7 +325,7 @@ impl ListTxn<'_> {
         if u64::from(v) > self.counter(LAST_UIDVALIDITY_KEY)? {
             self.meta
                 .insert(LAST_UIDVALIDITY_KEY, u64::from(v))
-                .map_err(|e| damaged(self.path, W, e))?;
+                .map_err(self.h.err())?;
         }
         Ok(())
     }
@@ -231,7 +334,7 @@ impl ListTxn<'_> {
         if id >= self.counter(NEXT_ID_KEY)? {
             self.meta
                 .insert(NEXT_ID_KEY, id + 1)
-                .map_err(|e| damaged(self.path, W, e))?;
+                .map_err(self.h.err())?;
         }
         Ok(())
     }
@@ -239,54 +342,161 @@ impl ListTxn<'_> {
     pub fn put(&mut self, e: &Entry) -> Result<()> {
         self.table
             .insert(e.name.as_str(), e.record().as_bytes())
-            .map_err(|err| damaged(self.path, W, err))?;
+            .map_err(self.h.err())?;
         Ok(())
     }
 
     pub fn remove(&mut self, name: &str) -> Result<bool> {
-        Ok(self
-            .table
-            .remove(name)
-            .map_err(|e| damaged(self.path, W, e))?
-            .is_some())
+        Ok(self.table.remove(name).map_err(self.h.err())?.is_some())
     }
 
     pub fn clear(&mut self) -> Result<()> {
-        self.table
-            .retain(|_, _| false)
-            .map_err(|e| damaged(self.path, W, e))?;
+        self.table.retain(|_, _| false).map_err(self.h.err())?;
         Ok(())
     }
 }
 
-/// What `reconstruct -m` can still read from a list that may be damaged.
-pub fn salvage(path: &Path) -> (Vec<Entry>, u64, Option<String>) {
-    let mut out = Vec::new();
-    let mut last_uidvalidity = 0;
-    let r = super::guard(path, || -> std::result::Result<(), String> {
-        let db = super::open_read_only_recovering(path)?;
-        let txn = db.begin_read().map_err(|e| e.to_string())?;
-        let meta = txn.open_table(META_TABLE).map_err(|e| e.to_string())?;
-        match meta.get(super::FORMAT_KEY).map_err(|e| e.to_string())? {
-            Some(v) if v.value() == FORMAT_VERSION => {}
-            _ => return Err("not a msgstore mailbox list of a known format".into()),
+/// What a writer needs of a mailbox's list entry: its identity and bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub id: u64,
+    pub uidvalidity: u32,
+    pub uid_bound: u32,
+    pub modseq_bound: u64,
+}
+
+impl From<&Entry> for Bounds {
+    fn from(e: &Entry) -> Bounds {
+        Bounds {
+            id: e.id,
+            uidvalidity: e.uidvalidity,
+            uid_bound: e.uid_bound,
+            modseq_bound: e.modseq_bound,
         }
-        if let Ok(Some(v)) = meta.get(LAST_UIDVALIDITY_KEY) {
-            last_uidvalidity = v.value();
-        }
-        let t = txn.open_table(MAILBOXES_TABLE).map_err(|e| e.to_string())?;
-        for (k, v) in t.iter().map_err(|e| e.to_string())?.flatten() {
-            if let Ok(rec) = MailboxRecord::read_from_bytes(v.value()) {
-                out.push(Entry::new(k.value(), &rec));
-            }
-        }
-        Ok(())
-    });
-    let problem = match r {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) | Err(e) => Some(e),
+    }
+}
+
+/// What a writer about to give out values tells the list: the index's UIDNEXT and
+/// HIGHESTMODSEQ now (mirrored), and the UIDs below `uid_end` and MODSEQs up to
+/// `modseq_end` it will use (reserved).
+#[derive(Clone, Copy, Debug)]
+pub struct Need {
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    pub uid_end: u32,
+    pub modseq_end: u64,
+}
+
+/// Makes sure the list has reserved what `need` says for `name` before a writer
+/// uses it: read-only when the list already covers it (the usual case), else one
+/// write that reserves a block more and mirrors the index's values. The caller
+/// holds the mailbox's exclusive lock (so nobody else reserves for it) and checks
+/// the returned identity against its index.
+pub fn reserve(store: &Store, name: &MailboxName, need: Need) -> Result<Bounds> {
+    reserve_with(store, name, need, UID_BLOCK, MODSEQ_BLOCK)
+}
+
+/// Raises the bounds to exactly what `need` says where they are lower, and the
+/// mirrors: what a one-off writer (a rebuild) that hands out no more needs.
+pub fn raise(store: &Store, name: &MailboxName, need: Need) -> Result<Bounds> {
+    reserve_with(store, name, need, 0, 0)
+}
+
+fn reserve_with(
+    store: &Store,
+    name: &MailboxName,
+    need: Need,
+    uid_block: u32,
+    modseq_block: u64,
+) -> Result<Bounds> {
+    let Need {
+        uid_end,
+        modseq_end,
+        ..
+    } = need;
+    let shown = name.to_string();
+    let missing = || {
+        Error::Mailbox {
+        mailbox: shown.clone(),
+        what: "not in the mailbox list, so no UIDs can be reserved for it; run `msgstore reconstruct -m`".into(),
+    }
     };
-    (out, last_uidvalidity, problem)
+    let e = get(store, name)?.ok_or_else(missing)?;
+    if !e.from_v1 && e.uid_bound >= uid_end && e.modseq_bound >= modseq_end {
+        return Ok(Bounds::from(&e));
+    }
+    change(store, |t| {
+        let mut e = t.get(&shown)?.ok_or_else(missing)?;
+        if e.uid_bound < uid_end {
+            e.uid_bound = uid_end.saturating_add(uid_block);
+        }
+        if e.modseq_bound < modseq_end {
+            e.modseq_bound = modseq_end.saturating_add(modseq_block);
+        }
+        e.heard(need.uidnext, need.highestmodseq);
+        e.from_v1 = false;
+        t.put(&e)?;
+        Ok(Bounds::from(&e))
+    })
+}
+
+/// The list's counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// The next id to hand out.
+    pub next_id: u64,
+    /// The largest UIDVALIDITY handed out or seen.
+    pub last_uidvalidity: u64,
+}
+
+fn read_counters(db: &Handle) -> Result<Counters> {
+    db.read(|txn| {
+        let meta = txn.open_table(META_TABLE).map_err(db.err())?;
+        let get = |k: &str| -> Result<u64> {
+            Ok(meta
+                .get(k)
+                .map_err(db.err())?
+                .map(|g| g.value())
+                .unwrap_or(0))
+        };
+        Ok(Counters {
+            next_id: get(NEXT_ID_KEY)?,
+            last_uidvalidity: get(LAST_UIDVALIDITY_KEY)?,
+        })
+    })
+}
+
+/// Every entry and the counters, read-only (what a rebuild reads once).
+pub fn list_with_counters(store: &Store) -> Result<(Vec<Entry>, u64)> {
+    let db = super::open_ro(store, K)?;
+    let c = read_counters(&db)?;
+    Ok((read_all(&db, None)?, c.next_id))
+}
+
+/// What `reconstruct -m` can still read from a list that may be damaged: the
+/// entries that decode, the counters, and what went wrong, if anything.
+pub fn salvage(store: &Store) -> (Vec<Entry>, Counters, Option<String>) {
+    let db = match super::open_ro(store, K) {
+        Ok(db) => db,
+        Err(e) => return (Vec::new(), Counters::default(), Some(e.detail())),
+    };
+    let counters = read_counters(&db).unwrap_or_default();
+    let (entries, unreadable, problem) =
+        super::salvage_table(&db, MAILBOXES_TABLE, |raw| Some(raw.to_vec()));
+    let mut out = Vec::new();
+    let mut bad = unreadable;
+    for (name, raw) in entries {
+        match Entry::decode(&name, &raw) {
+            Some(e) => out.push(e),
+            None => bad += 1,
+        }
+    }
+    let problem = match (problem, bad) {
+        (Some(p), _) => Some(p),
+        (None, 0) => None,
+        (None, n) => Some(format!("{n} entries could not be read")),
+    };
+    (out, counters, problem)
 }
 
 #[cfg(test)]
@@ -294,22 +504,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_layout() {
-        assert_eq!(MAILBOX_RECORD_SIZE, 32);
+    fn record_layouts() {
+        assert_eq!(MAILBOX_RECORD_SIZE, 56);
+        assert_eq!(MAILBOX_RECORD_V1_SIZE, 32);
+        let n = MailboxName::parse("joe/x").unwrap();
+        let mut e = Entry::new(&n, 7, 99, 5);
+        e.uid_bound = 12;
+        e.modseq_bound = 40;
+        assert_eq!(
+            Entry::decode(&e.name, e.record().as_bytes()),
+            Some(e.clone())
+        );
+        let v1 = MailboxRecordV1 {
+            version: 1.into(),
+            id: 7.into(),
+            uidvalidity: 99.into(),
+            uidnext: 12.into(),
+            created: 5.into(),
+            ..MailboxRecordV1::default()
+        };
+        let old = Entry::decode(&e.name, v1.as_bytes()).unwrap();
+        assert!(old.from_v1);
+        assert_eq!(
+            (old.id, old.uid_bound, old.uidnext, old.modseq_bound),
+            (7, 12, 12, 0)
+        );
+        assert_eq!(Entry::decode("x", &[0; 40]), None);
     }
 
     #[test]
     fn uidvalidity_is_never_repeated() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("mailboxes.redb");
-        let db = super::super::create(&p, W).unwrap();
-        let (a, b) = write(&db, &p, |t| {
-            Ok((t.new_uidvalidity()?, t.new_uidvalidity()?))
-        })
-        .unwrap();
+        let db = super::super::create(&p, K).unwrap();
+        let (a, b) = write(&db, |t| Ok((t.new_uidvalidity()?, t.new_uidvalidity()?))).unwrap();
         assert!(b > a);
-        write(&db, &p, |t| t.note_uidvalidity(b + 100)).unwrap();
-        let c = write(&db, &p, |t| t.new_uidvalidity()).unwrap();
+        write(&db, |t| t.note_uidvalidity(b + 100)).unwrap();
+        let c = write(&db, |t| t.new_uidvalidity()).unwrap();
         assert!(c > b + 100);
     }
 }

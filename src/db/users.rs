@@ -1,18 +1,25 @@
 //! The user database, `users.redb`: one record per user.
 
-use super::{META_TABLE, Which, damaged};
-use crate::error::{Error, Result};
-use redb::{Database, ReadableTable, TableDefinition};
+use super::{Db, META_TABLE};
+use crate::dbfile::Handle;
+use crate::error::{DbKind, Error, Fault, Result};
+use crate::store::Store;
+use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
-use std::path::Path;
 use zerocopy::byteorder::little_endian::{I64, U16, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-pub const FORMAT_VERSION: u64 = 1;
-/// User name -> [`UserRecord`] bytes.
+/// Format 2 added the password to the record.
+pub const FORMAT_VERSION: u64 = 2;
+/// Format 1 databases are read (their records converted as they are rewritten).
+pub const OLDEST_FORMAT: u64 = 1;
+pub const RECORD_VERSION: u16 = 2;
+/// User name -> [`UserRecord`] bytes, then the password's PHC string.
 pub const USERS_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-const W: Which = Which::Users;
+const K: DbKind = DbKind::Users;
 
+/// The fixed head of a user record (24 bytes, layouts 1 and 2 alike); in layout 2
+/// the Argon2id PHC string of the password follows it (nothing: no password).
 #[derive(
     Clone,
     Copy,
@@ -27,10 +34,8 @@ const W: Which = Which::Users;
     Unaligned,
 )]
 #[repr(C)]
-pub struct UserRecord {
-    /// Layout version of this record (1).
+pub struct UserHead {
     pub version: U16,
-    /// 0 active, 1 disabled, 2 recovered (rebuilt by `x-build-user-db` with defaults).
     pub status: u8,
     /// Bit 0: `quota` is set.
     pub flags: u8,
@@ -41,179 +46,255 @@ pub struct UserRecord {
     pub quota: U64,
 }
 
-pub const USER_RECORD_SIZE: usize = core::mem::size_of::<UserRecord>();
-pub const STATUS_ACTIVE: u8 = 0;
-pub const STATUS_DISABLED: u8 = 1;
-pub const STATUS_RECOVERED: u8 = 2;
+pub const USER_HEAD_SIZE: usize = core::mem::size_of::<UserHead>();
 
-impl UserRecord {
-    pub fn new(created: i64, status: u8) -> UserRecord {
-        UserRecord {
-            version: 1.into(),
-            status,
-            created: created.into(),
-            ..UserRecord::default()
+/// Longest password hash accepted in a record (an Argon2id PHC string is ~100 bytes).
+const MAX_PHC: usize = 512;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Disabled,
+    /// Rebuilt by `x-build-user-db` with defaults: an administrator should check it.
+    Recovered,
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Active => 0,
+            Status::Disabled => 1,
+            Status::Recovered => 2,
         }
     }
 
-    pub fn quota(&self) -> Option<u64> {
-        (self.flags & 1 == 1).then(|| self.quota.get())
+    fn from_code(c: u8) -> Option<Status> {
+        match c {
+            0 => Some(Status::Active),
+            1 => Some(Status::Disabled),
+            2 => Some(Status::Recovered),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::Recovered => "recovered",
+        }
     }
 }
 
-/// A user as commands show it.
+/// A user record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub status: Status,
+    pub created: i64,
+    pub quota: Option<u64>,
+    /// Argon2id PHC string; `None`: the user cannot log in until `user passwd`.
+    pub password: Option<String>,
+}
+
+impl UserRecord {
+    pub fn new(created: i64, status: Status) -> UserRecord {
+        UserRecord {
+            status,
+            created,
+            quota: None,
+            password: None,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let head = UserHead {
+            version: RECORD_VERSION.into(),
+            status: self.status.code(),
+            flags: u8::from(self.quota.is_some()),
+            reserved: [0; 4],
+            created: self.created.into(),
+            quota: self.quota.unwrap_or(0).into(),
+        };
+        let mut out = head.as_bytes().to_vec();
+        if let Some(p) = &self.password {
+            out.extend_from_slice(p.as_bytes());
+        }
+        out
+    }
+
+    /// Layout 1 (24 bytes, version 1) or layout 2 (the head, version 2, then the PHC
+    /// string); anything else is damage.
+    pub fn decode(raw: &[u8]) -> Option<UserRecord> {
+        let (head, rest) = UserHead::read_from_prefix(raw).ok()?;
+        let status = Status::from_code(head.status)?;
+        if head.flags & !1 != 0 || head.reserved != [0; 4] {
+            return None;
+        }
+        let password = match head.version.get() {
+            1 if rest.is_empty() => None,
+            2 if rest.is_empty() => None,
+            2 if rest.len() <= MAX_PHC && rest.starts_with(b"$argon2") => {
+                Some(std::str::from_utf8(rest).ok()?.to_owned())
+            }
+            _ => return None,
+        };
+        Some(UserRecord {
+            status,
+            created: head.created.get(),
+            quota: (head.flags & 1 == 1).then(|| head.quota.get()),
+            password,
+        })
+    }
+}
+
+/// A user as commands show it (never the password hash).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct User {
     pub name: String,
-    pub created: i64,
-    pub status: &'static str,
+    pub status: Status,
+    /// RFC 3339, UTC.
+    pub created: String,
     pub quota: Option<u64>,
+    pub has_password: bool,
 }
 
 impl User {
-    pub fn from_record(name: &str, r: &UserRecord) -> User {
+    pub fn new(name: &str, r: &UserRecord) -> User {
         User {
             name: name.to_owned(),
-            created: r.created.get(),
-            status: match r.status {
-                STATUS_ACTIVE => "active",
-                STATUS_DISABLED => "disabled",
-                STATUS_RECOVERED => "recovered",
-                _ => "unknown",
-            },
-            quota: r.quota(),
+            status: r.status,
+            created: crate::store::time::rfc3339(r.created),
+            quota: r.quota,
+            has_password: r.password.is_some(),
         }
     }
 }
 
-fn decode(path: &Path, name: &str, raw: &[u8]) -> Result<UserRecord> {
-    UserRecord::read_from_bytes(raw).map_err(|_| {
-        Error::db(
-            path,
-            format!(
-                "record of user {name:?} has {} bytes, not {USER_RECORD_SIZE}",
-                raw.len()
-            ),
-            W.remedy(),
-        )
+fn decode(h: &Handle, name: &str, raw: &[u8]) -> Result<UserRecord> {
+    UserRecord::decode(raw).ok_or_else(|| {
+        h.error(Fault::Damaged(format!(
+            "record of user {name:?} ({} bytes) is not one this msgstore reads",
+            raw.len()
+        )))
+    })
+}
+
+fn read_all(db: &Handle) -> Result<Vec<(String, UserRecord)>> {
+    db.read(|txn| {
+        let t = txn.open_table(USERS_TABLE).map_err(db.err())?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db.err())? {
+            let (k, v) = item.map_err(db.err())?;
+            out.push((k.value().to_owned(), decode(db, k.value(), v.value())?));
+        }
+        Ok(out)
     })
 }
 
 /// Every user, read-only.
-pub fn list(path: &Path) -> Result<Vec<User>> {
-    let db = super::open_ro(path, W)?;
-    let mut out = Vec::new();
-    super::guard(path, || -> Result<()> {
-        let txn = db.begin_read().map_err(|e| damaged(path, W, e))?;
-        let t = txn
-            .open_table(USERS_TABLE)
-            .map_err(|e| damaged(path, W, e))?;
-        for item in t.iter().map_err(|e| damaged(path, W, e))? {
-            let (k, v) = item.map_err(|e| damaged(path, W, e))?;
-            out.push(User::from_record(
-                k.value(),
-                &decode(path, k.value(), v.value())?,
-            ));
-        }
-        Ok(())
-    })
-    .map_err(|e| Error::db(path, e, W.remedy()))??;
-    Ok(out)
+pub fn list(store: &Store) -> Result<Vec<(String, UserRecord)>> {
+    let db = super::open_ro(store, K)?;
+    read_all(&db)
 }
 
-pub fn exists(path: &Path, name: &str) -> Result<bool> {
-    let db = super::open_ro(path, W)?;
-    let txn = db.begin_read().map_err(|e| damaged(path, W, e))?;
-    let t = txn
-        .open_table(USERS_TABLE)
-        .map_err(|e| damaged(path, W, e))?;
-    Ok(t.get(name).map_err(|e| damaged(path, W, e))?.is_some())
+/// One user's record, read-only.
+pub fn get(store: &Store, name: &str) -> Result<Option<UserRecord>> {
+    let db = super::open_ro(store, K)?;
+    get_in(&db, name)
+}
+
+fn get_in(db: &Handle, name: &str) -> Result<Option<UserRecord>> {
+    db.read(|txn| {
+        let t = txn.open_table(USERS_TABLE).map_err(db.err())?;
+        match t.get(name).map_err(db.err())? {
+            Some(v) => decode(db, name, v.value()).map(Some),
+            None => Ok(None),
+        }
+    })
+}
+
+pub fn exists(store: &Store, name: &str) -> Result<bool> {
+    Ok(get(store, name)?.is_some())
+}
+
+/// Opens the user database for writing (under the database lock).
+pub fn open_rw(store: &Store) -> Result<Db> {
+    super::open_rw(store, K)
+}
+
+/// Whether `name` exists, in an open database.
+pub fn has(db: &Handle, name: &str) -> Result<bool> {
+    Ok(get_in(db, name)?.is_some())
 }
 
 /// Adds users in one transaction; refuses the whole batch if one exists.
-pub fn add(db: &Database, path: &Path, names: &[String], created: i64) -> Result<()> {
-    let txn = db.begin_write().map_err(|e| damaged(path, W, e))?;
-    {
-        let mut t = txn
-            .open_table(USERS_TABLE)
-            .map_err(|e| damaged(path, W, e))?;
+pub fn add(db: &Handle, names: &[String], created: i64) -> Result<()> {
+    db.write(|txn| {
+        super::stamp_format(db, txn)?;
+        let mut t = txn.open_table(USERS_TABLE).map_err(db.err())?;
         for n in names {
-            if t.get(n.as_str())
-                .map_err(|e| damaged(path, W, e))?
-                .is_some()
-            {
+            if t.get(n.as_str()).map_err(db.err())?.is_some() {
                 return Err(Error::UserExists(n.clone()));
             }
-            let rec = UserRecord::new(created, STATUS_ACTIVE);
-            t.insert(n.as_str(), rec.as_bytes())
-                .map_err(|e| damaged(path, W, e))?;
+            let rec = UserRecord::new(created, Status::Active);
+            t.insert(n.as_str(), rec.encode().as_slice())
+                .map_err(db.err())?;
         }
-    }
-    txn.commit().map_err(|e| damaged(path, W, e))?;
-    Ok(())
+        Ok(())
+    })
 }
 
-pub fn delete(db: &Database, path: &Path, name: &str) -> Result<()> {
-    let txn = db.begin_write().map_err(|e| damaged(path, W, e))?;
-    {
-        let mut t = txn
-            .open_table(USERS_TABLE)
-            .map_err(|e| damaged(path, W, e))?;
-        if t.remove(name).map_err(|e| damaged(path, W, e))?.is_none() {
+/// Changes one user's record in one transaction.
+pub fn update(db: &Handle, name: &str, f: impl FnOnce(&mut UserRecord)) -> Result<UserRecord> {
+    db.write(|txn| {
+        super::stamp_format(db, txn)?;
+        let mut t = txn.open_table(USERS_TABLE).map_err(db.err())?;
+        let mut rec = match t.get(name).map_err(db.err())? {
+            Some(v) => decode(db, name, v.value())?,
+            None => return Err(Error::UnknownUser(name.to_owned())),
+        };
+        f(&mut rec);
+        t.insert(name, rec.encode().as_slice()).map_err(db.err())?;
+        Ok(rec)
+    })
+}
+
+pub fn delete(db: &Handle, name: &str) -> Result<()> {
+    db.write(|txn| {
+        let mut t = txn.open_table(USERS_TABLE).map_err(db.err())?;
+        if t.remove(name).map_err(db.err())?.is_none() {
             return Err(Error::UnknownUser(name.to_owned()));
         }
-    }
-    txn.commit().map_err(|e| damaged(path, W, e))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Reads every record that can still be read from a database that may be damaged
-/// (`x-build-user-db`); records that fail to decode are skipped and counted.
-pub fn salvage(path: &Path) -> (Vec<(String, UserRecord)>, usize, Option<String>) {
-    let mut out = Vec::new();
-    let mut unreadable = 0;
-    let r = super::guard(path, || -> std::result::Result<(), String> {
-        let db = super::open_read_only_recovering(path)?;
-        let txn = db.begin_read().map_err(|e| e.to_string())?;
-        let meta = txn.open_table(META_TABLE).map_err(|e| e.to_string())?;
-        match meta.get(super::FORMAT_KEY).map_err(|e| e.to_string())? {
-            Some(v) if v.value() == FORMAT_VERSION => {}
-            _ => return Err("not a msgstore user database of a known format".into()),
-        }
-        let t = txn.open_table(USERS_TABLE).map_err(|e| e.to_string())?;
-        for item in t.iter().map_err(|e| e.to_string())? {
-            match item {
-                Ok((k, v)) => match UserRecord::read_from_bytes(v.value()) {
-                    Ok(rec) => out.push((k.value().to_owned(), rec)),
-                    Err(_) => unreadable += 1,
-                },
-                Err(_) => unreadable += 1,
-            }
-        }
-        Ok(())
-    });
-    let problem = match r {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) | Err(e) => Some(e),
+/// (`x-build-user-db`): the records, how many could not be read, and what went
+/// wrong, if anything.
+pub fn salvage(store: &Store) -> (Vec<(String, UserRecord)>, usize, Option<String>) {
+    let db = match super::open_ro(store, K) {
+        Ok(db) => db,
+        Err(e) => return (Vec::new(), 0, Some(e.detail())),
     };
-    (out, unreadable, problem)
+    super::salvage_table(&db, USERS_TABLE, UserRecord::decode)
 }
 
 /// Writes a whole user database anew in one transaction (x-build-user-db).
-pub fn replace_all(db: &Database, path: &Path, users: &[(String, UserRecord)]) -> Result<()> {
-    let txn = db.begin_write().map_err(|e| damaged(path, W, e))?;
-    {
-        let mut t = txn
-            .open_table(USERS_TABLE)
-            .map_err(|e| damaged(path, W, e))?;
-        t.retain(|_, _| false).map_err(|e| damaged(path, W, e))?;
+pub fn replace_all(db: &Handle, users: &[(String, UserRecord)]) -> Result<()> {
+    db.write(|txn| {
+        super::stamp_format(db, txn)?;
+        let mut t = txn.open_table(USERS_TABLE).map_err(db.err())?;
+        t.retain(|_, _| false).map_err(db.err())?;
         for (n, r) in users {
-            t.insert(n.as_str(), r.as_bytes())
-                .map_err(|e| damaged(path, W, e))?;
+            t.insert(n.as_str(), r.encode().as_slice())
+                .map_err(db.err())?;
         }
-    }
-    txn.commit().map_err(|e| damaged(path, W, e))?;
-    Ok(())
+        drop(t);
+        drop(txn.open_table(META_TABLE).map_err(db.err())?);
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -221,30 +302,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_layout() {
-        assert_eq!(USER_RECORD_SIZE, 24);
-        let mut r = UserRecord::new(5, STATUS_ACTIVE);
-        assert_eq!(r.quota(), None);
-        r.flags = 1;
-        r.quota = 1000.into();
-        assert_eq!(r.quota(), Some(1000));
-    }
-
-    #[test]
-    fn add_list_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("users.redb");
-        let db = super::super::create(&p, W).unwrap();
-        add(&db, &p, &["joe".into(), "ann".into()], 10).unwrap();
-        assert!(matches!(
-            add(&db, &p, &["joe".into()], 10),
-            Err(Error::UserExists(_))
-        ));
-        delete(&db, &p, "ann").unwrap();
-        drop(db);
-        let names: Vec<_> = list(&p).unwrap().into_iter().map(|u| u.name).collect();
-        assert_eq!(names, vec!["joe"]);
-        let (salvaged, bad, problem) = salvage(&p);
-        assert_eq!((salvaged.len(), bad, problem), (1, 0, None));
+    fn record_layouts() {
+        assert_eq!(USER_HEAD_SIZE, 24);
+        let mut r = UserRecord::new(5, Status::Active);
+        assert_eq!(UserRecord::decode(&r.encode()), Some(r.clone()));
+        r.quota = Some(0);
+        r.password = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        assert_eq!(UserRecord::decode(&r.encode()), Some(r.clone()));
+        // Layout 1: 24 bytes, version 1, no password.
+        let v1 = UserHead {
+            version: 1.into(),
+            status: 2,
+            flags: 1,
+            created: 9.into(),
+            quota: 1000.into(),
+            ..UserHead::default()
+        };
+        let old = UserRecord::decode(v1.as_bytes()).unwrap();
+        assert_eq!(
+            (old.status, old.quota, old.password),
+            (Status::Recovered, Some(1000), None)
+        );
+        let mut bad = r.encode();
+        bad[2] = 9; // unknown status
+        assert_eq!(UserRecord::decode(&bad), None);
+        let mut v1_with_tail = v1.as_bytes().to_vec();
+        v1_with_tail.push(b'x');
+        assert_eq!(UserRecord::decode(&v1_with_tail), None);
     }
 }

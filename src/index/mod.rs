@@ -1,33 +1,43 @@
-//! The per-mailbox index and cache: one redb file, `msgstore.index`, in the mailbox's
-//! own directory (so a restored mailbox brings its flags back with it).
+//! The per-mailbox index and cache: one redb file, `msgstore.index`, in the
+//! mailbox's own directory (so a restored mailbox brings its flags back with it).
 //!
 //! Tables (see `schema/mailbox-index.md`):
-//! - `header`:     "header" -> [`Header`] bytes
-//! - `user_flags`: bit number -> keyword name
-//! - `records`:    UID -> [`Record`] bytes
-//! - `cache`:      UID -> [`CacheHead`] bytes followed by ENVELOPE, BODYSTRUCTURE, BODY
+//! - `header`:  "header" -> [`Header`], "keywords" -> the keyword list
+//! - `records`: UID -> [`Record`]
+//! - `cache`:   UID -> [`CacheEntry`]
+//!
+//! Everything read is verified: the header's checksum, each record's checksum under
+//! the mailbox's identity, each cache entry's checksum under its UID. What fails is
+//! damage, reported as such in every mode; `reconstruct` salvages around it.
+//! Callers hold the mailbox lock (shared to read, exclusive to write) before they
+//! open an index.
 
+pub mod cache;
 pub mod record;
+pub mod salvage;
 
-use crate::db::backend::Overlay;
-use crate::db::{guard, guard_res};
-use crate::error::{Error, Result};
+pub use cache::CacheEntry;
+
+use crate::dbfile::{Handle, Options};
+use crate::error::{DbKind, Fault, Result};
 use record::{
-    CACHE_HEAD_SIZE, CacheHead, HEADER_SIZE, Header, INDEX_MAGIC, INDEX_VERSION, RECORD_SIZE,
-    Record,
+    HEADER_SIZE, HEADER_V1_SIZE, Header, HeaderV1, INDEX_MAGIC, INDEX_VERSION, Identity,
+    KEYWORDS_MAGIC, MAX_USER_FLAGS, RECORD_SIZE, Record,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use zerocopy::{FromBytes, IntoBytes};
 
 pub const HEADER_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("header");
-pub const USER_FLAGS_TABLE: TableDefinition<u32, &str> = TableDefinition::new("user_flags");
 pub const RECORDS_TABLE: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
 pub const CACHE_TABLE: TableDefinition<u32, &[u8]> = TableDefinition::new("cache");
-const HEADER_KEY: &str = "header";
+/// Version 1 kept keyword names in a table of their own.
+pub const USER_FLAGS_TABLE_V1: TableDefinition<u32, &str> = TableDefinition::new("user_flags");
+pub const HEADER_KEY: &str = "header";
+pub const KEYWORDS_KEY: &str = "keywords";
 
-const REMEDY: &str = "run `msgstore reconstruct` on this mailbox";
+const K: DbKind = DbKind::Index;
 /// redb's page cache for an index reconstruct writes or checks. redb's default (1
 /// GiB) keeps every page a transaction dirties until its commit, so a rebuild's
 /// memory grew with the mailbox (a 20,000-message rebuild peaked at 63 MiB, 40 with
@@ -36,558 +46,586 @@ const REMEDY: &str = "run `msgstore reconstruct` on this mailbox";
 /// is written then, on the serial tail of the run: the commit of a 20,000-message
 /// rebuild took 15 ms with 1 MiB, 16 with 2, 20 with 8 and 30 with 32.
 const CACHE_SIZE: usize = 2 << 20;
+const BOUNDED: Options = Options {
+    check: false,
+    cache: Some(CACHE_SIZE),
+};
 
 /// What an index holds, less the cache.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     pub header: Header,
-    pub user_flags: Vec<String>,
+    pub keywords: Vec<String>,
     pub records: BTreeMap<u32, Record>,
+    /// Read from a version-1 index (no checksums, no identity): `reconstruct`
+    /// converts it; nothing else writes it.
+    pub v1: bool,
 }
 
-/// A cache entry, decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheEntry {
-    pub body_offset: u64,
-    pub header_size: u64,
-    pub body_size: u64,
-    pub envelope: Vec<u8>,
-    pub bodystructure: Vec<u8>,
-    pub body: Vec<u8>,
+/// Encodes the keyword list for mailbox `id`: the magic, the count, each name with
+/// its length, and a checksum that covers the identity too.
+pub fn encode_keywords(id: Identity, names: &[String]) -> Vec<u8> {
+    let mut out = KEYWORDS_MAGIC.to_vec();
+    out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    for n in names {
+        let b = n.as_bytes();
+        out.push(b.len().min(255) as u8);
+        out.extend_from_slice(&b[..b.len().min(255)]);
+    }
+    let crc = keywords_crc(id, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
-impl CacheEntry {
-    pub fn encode(&self) -> Vec<u8> {
-        let head = CacheHead {
-            body_offset: self.body_offset.into(),
-            header_size: self.header_size.into(),
-            body_size: self.body_size.into(),
-            envelope_len: (self.envelope.len() as u32).into(),
-            bodystructure_len: (self.bodystructure.len() as u32).into(),
-            body_len: (self.body.len() as u32).into(),
-            reserved: 0.into(),
-        };
-        let mut out = Vec::with_capacity(
-            CACHE_HEAD_SIZE + self.envelope.len() + self.bodystructure.len() + self.body.len(),
-        );
-        out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(&self.envelope);
-        out.extend_from_slice(&self.bodystructure);
-        out.extend_from_slice(&self.body);
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<CacheEntry> {
-        let (head, rest) = CacheHead::read_from_prefix(bytes).ok()?;
-        let (e, b, s) = (
-            head.envelope_len.get() as usize,
-            head.bodystructure_len.get() as usize,
-            head.body_len.get() as usize,
-        );
-        // The reserved word is written as zero: anything else is damage.
-        if head.reserved.get() != 0 || rest.len() != e.checked_add(b)?.checked_add(s)? {
-            return None;
-        }
-        Some(CacheEntry {
-            body_offset: head.body_offset.get(),
-            header_size: head.header_size.get(),
-            body_size: head.body_size.get(),
-            envelope: rest.get(..e)?.to_vec(),
-            bodystructure: rest.get(e..e + b)?.to_vec(),
-            body: rest.get(e + b..)?.to_vec(),
-        })
-    }
+fn keywords_crc(id: Identity, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&id.mailbox_id.to_le_bytes());
+    h.update(&id.uidvalidity.to_le_bytes());
+    h.update(body);
+    h.finalize()
 }
 
-pub fn new_header(uidvalidity: u32, uidnext: u32, highestmodseq: u64) -> Header {
-    Header {
-        magic: INDEX_MAGIC,
-        version: INDEX_VERSION.into(),
-        uidvalidity: uidvalidity.into(),
-        uidnext: uidnext.max(1).into(),
-        highestmodseq: highestmodseq.into(),
-        ..Header::default()
+/// Decodes a keyword list of mailbox `id` from the start of `raw`; gives the names
+/// and the bytes it took.
+pub fn decode_keywords(id: Identity, raw: &[u8]) -> Option<(Vec<String>, usize)> {
+    let rest = raw.strip_prefix(&KEYWORDS_MAGIC)?;
+    let count = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    if count > MAX_USER_FLAGS {
+        return None;
     }
+    let mut at = KEYWORDS_MAGIC.len() + 4;
+    let mut names = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = *raw.get(at)? as usize;
+        let name = std::str::from_utf8(raw.get(at + 1..at + 1 + len)?).ok()?;
+        names.push(name.to_owned());
+        at += 1 + len;
+    }
+    let crc = u32::from_le_bytes(raw.get(at..at + 4)?.try_into().ok()?);
+    (crc == keywords_crc(id, &raw[..at])).then_some((names, at + 4))
 }
 
-/// An index open for reading and writing. Callers hold the mailbox lock.
-pub struct Index {
-    db: crate::db::Db,
-    path: PathBuf,
+fn damaged(h: &Handle, why: impl Into<String>) -> crate::error::Error {
+    h.error(Fault::Damaged(why.into()))
 }
 
-impl Index {
-    /// Creates a new, empty index (the file must not exist).
-    pub fn create(path: &Path, header: Header) -> Result<Index> {
-        if path.exists() {
-            return Err(Error::db(path, "index already exists", ""));
-        }
-        let db = guard_res(path, || Database::create(path))
-            .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
-        Index::initialise(db, path, header)
-    }
-
-    /// Creates a new, empty index on a redb storage backend instead of a file: the
-    /// seam for `tests/power_cut.rs`, whose backend keeps the bytes a power cut
-    /// would leave. `path` only names the index in errors. Everything after the
-    /// open (write transactions, commits, the close) is the same code as [`create`].
-    ///
-    /// [`create`]: Index::create
-    pub fn create_with_backend(
-        path: &Path,
-        backend: impl redb::StorageBackend,
-        header: Header,
-    ) -> Result<Index> {
-        let db = guard_res(path, || Database::builder().create_with_backend(backend))
-            .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
-        Index::initialise(db, path, header)
-    }
-
-    fn initialise(db: Database, path: &Path, header: Header) -> Result<Index> {
-        let index = Index {
-            db: crate::db::Db::new(db, path),
-            path: path.to_owned(),
-        };
-        index.write(|w| {
-            w.set_header(&header)?;
-            Ok(())
-        })?;
-        Ok(index)
-    }
-
-    /// Creates a new index file and commits nothing: for a caller (reconstruct) that
-    /// writes the whole index, header included, in its first transaction under a
-    /// temporary name, and renames it into place only after that commit. One open
-    /// and one commit, where `create` and a first write would commit twice. redb's
-    /// own flushes are skipped ([`Unsynced`]): nothing refers to the file until its
-    /// rename, so [`close_durably`] flushes it once, before.
-    ///
-    /// [`Unsynced`]: crate::db::backend::Unsynced
-    /// [`close_durably`]: Index::close_durably
-    pub fn create_unwritten(path: &Path) -> Result<Index> {
-        let file = crate::db::backend::Unsynced::create_new(path)
-            .map_err(|e| Error::io(path, "create index", e))?;
-        let db = guard_res(path, || {
-            Database::builder()
-                .set_cache_size(CACHE_SIZE)
-                .create_with_backend(file)
-        })
-        .map_err(|e| Error::db(path, format!("cannot create index: {e}"), ""))?;
-        Ok(Index {
-            db: crate::db::Db::new(db, path),
-            path: path.to_owned(),
-        })
-    }
-
-    /// Closes the index and flushes its file: the one flush of an index made by
-    /// [`create_unwritten`](Index::create_unwritten).
-    pub fn close_durably(self) -> Result<()> {
-        let path = self.path.clone();
-        drop(self);
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| Error::io(&path, "fsync", e))
-    }
-
-    /// Opens an existing index for deliver, flags and expunge.
-    pub fn open(path: &Path) -> Result<Index> {
-        if !path.exists() {
-            return Err(Error::db(path, "index file is missing", REMEDY));
-        }
-        let db = guard_res(path, || Database::open(path)).map_err(|e| open_error(path, e))?;
-        Ok(Index {
-            db: crate::db::Db::new(db, path),
-            path: path.to_owned(),
-        })
-    }
-
-    /// Opens an index that may be damaged, checking every page first (reconstruct,
-    /// before it writes).
-    pub fn open_checked(path: &Path) -> Result<Index> {
-        let db = guard_res(path, || {
-            Database::builder()
-                .set_cache_size(CACHE_SIZE)
-                .set_check_integrity_on_open(true)
-                .open(path)
-        })
-        .map_err(|e| open_error(path, e))?;
-        Ok(Index {
-            db: crate::db::Db::new(db, path),
-            path: path.to_owned(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn load(&self) -> Result<State> {
-        let p = &self.path;
-        guard(p, || -> Result<State> {
-            let txn = self.db.begin_read().map_err(|e| corrupt(p, e))?;
-            load_state(p, &txn)
-        })
-        .map_err(|e| corrupt(p, e))?
-    }
-
-    /// The header alone: what a delivery needs, without reading every record.
-    pub fn header(&self) -> Result<Header> {
-        let p = &self.path;
-        guard(p, || -> Result<Header> {
-            let txn = self.db.begin_read().map_err(|e| corrupt(p, e))?;
-            let t = txn.open_table(HEADER_TABLE).map_err(|e| corrupt(p, e))?;
-            let raw = t
-                .get(HEADER_KEY)
-                .map_err(|e| corrupt(p, e))?
-                .ok_or_else(|| Error::db(p, "index has no header", REMEDY))?;
-            decode_header(p, raw.value())
-        })
-        .map_err(|e| corrupt(p, e))?
-    }
-
-    pub fn cache(&self, uid: u32) -> Result<Option<CacheEntry>> {
-        let p = &self.path;
-        guard(p, || -> Result<Option<CacheEntry>> {
-            let txn = self.db.begin_read().map_err(|e| corrupt(p, e))?;
-            let table = txn.open_table(CACHE_TABLE).map_err(|e| corrupt(p, e))?;
-            let Some(v) = table.get(uid).map_err(|e| corrupt(p, e))? else {
-                return Ok(None);
-            };
-            CacheEntry::decode(v.value())
-                .map(Some)
-                .ok_or_else(|| Error::db(p, format!("cache entry of UID {uid} is damaged"), REMEDY))
-        })
-        .map_err(|e| corrupt(p, e))?
-    }
-
-    /// Runs `f` in one write transaction and commits it atomically.
-    pub fn write<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
-        // redb can panic while it writes into a damaged file (its commit frees pages
-        // the damage points anywhere): that is an error, not the end of the process.
-        let p = &self.path;
-        guard(p, || self.write_unguarded(f)).map_err(|e| corrupt(p, e))?
-    }
-
-    fn write_unguarded<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
-        let p = &self.path;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| Error::db(p, format!("cannot write: {e}"), ""))?;
-        let value = {
-            let mut w = Writer {
-                path: p,
-                header: txn.open_table(HEADER_TABLE).map_err(|e| corrupt(p, e))?,
-                user_flags: txn
-                    .open_table(USER_FLAGS_TABLE)
-                    .map_err(|e| corrupt(p, e))?,
-                records: txn.open_table(RECORDS_TABLE).map_err(|e| corrupt(p, e))?,
-                cache: txn.open_table(CACHE_TABLE).map_err(|e| corrupt(p, e))?,
-            };
-            f(&mut w)?
-        };
-        crate::faults::point("index-before-commit");
-        if let Some(e) = crate::faults::io_error("index-commit") {
-            // Dropping the transaction aborts it, as a failed commit does.
-            return Err(Error::db(p, format!("commit failed: {e}"), ""));
-        }
-        txn.commit()
-            .map_err(|e| Error::db(p, format!("commit failed: {e}"), ""))?;
-        crate::faults::point("index-after-commit");
-        Ok(value)
-    }
-}
-
-/// A read-only view of an index.
-pub enum ReadHandle {
-    Direct(redb::ReadOnlyDatabase),
-    /// The file needed crash recovery, which a read-only open cannot do: it was
-    /// recovered in memory ([`Overlay`]), so a reader (or a dry run) changes nothing.
-    Recovered(crate::db::Db),
-}
-
-impl ReadHandle {
-    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
-        match self {
-            ReadHandle::Direct(db) => db.begin_read(),
-            ReadHandle::Recovered(db) => db.begin_read(),
-        }
-    }
-}
-
-/// Reads an index without taking write access (dump, `--quick`). Never writes it,
-/// and trusts its pages (no checksum pass).
-pub fn load_read_only(path: &Path) -> Result<(State, ReadHandle)> {
-    let handle = open_read_only(path)?;
-    let state = read_only(&handle, path, load_state)?;
-    Ok((state, handle))
-}
-
-/// The header alone, read as [`load_read_only`] reads (`reconstruct -m`, which
-/// needs UIDVALIDITY and UIDNEXT, not every record).
-pub fn header_read_only(path: &Path) -> Result<Header> {
-    read_only(&open_read_only(path)?, path, read_header)
-}
-
-/// The header and the records in UID order, read as [`load_read_only`] reads and
-/// checked as it checks them, into a vector: `--quick` walks them once, in order,
-/// and a map of 20,000 records built one insert at a time was most of its read.
-pub fn records_read_only(path: &Path) -> Result<(Header, Vec<Record>)> {
-    read_only(&open_read_only(path)?, path, |p, txn| {
-        let header = read_header(p, txn)?;
-        let mut records = Vec::new();
-        read_records(p, txn, &header, |r| records.push(r))?;
-        Ok((header, records))
-    })
-}
-
-fn open_read_only(path: &Path) -> Result<ReadHandle> {
-    match guard_res(path, || Database::builder().open_read_only(path)) {
-        Ok(db) => Ok(ReadHandle::Direct(db)),
-        Err(e) if e.contains("repair") => Ok(ReadHandle::Recovered(open_overlay(path)?)),
-        Err(e) => Err(open_error(path, e)),
-    }
-}
-
-fn read_only<T>(
-    handle: &ReadHandle,
-    path: &Path,
-    read: impl FnOnce(&Path, &redb::ReadTransaction) -> Result<T>,
-) -> Result<T> {
-    guard(path, || -> Result<T> {
-        let txn = handle.begin_read().map_err(|e| corrupt(path, e))?;
-        read(path, &txn)
-    })
-    .map_err(|e| corrupt(path, e))?
-}
-
-/// Reads an index after checking every page's checksum, as [`Index::open_checked`]
-/// does, but through an [`Overlay`]: the check's commit (and a crashed file's
-/// recovery) stay in memory, so reconstruct's routine check and dry runs verify an
-/// index without writing or flushing it. A mailbox with nothing to change costs no
-/// write at all.
-pub fn load_checked(path: &Path) -> Result<State> {
-    let db = open_overlay(path)?;
-    guard(path, || -> Result<State> {
-        let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
-        load_state(path, &txn)
-    })
-    .map_err(|e| corrupt(path, e))?
-}
-
-fn open_overlay(path: &Path) -> Result<crate::db::Db> {
-    let overlay = Overlay::open(path).map_err(|e| Error::io(path, "open index", e))?;
-    guard_res(path, || {
-        Database::builder()
-            .set_cache_size(CACHE_SIZE)
-            .set_check_integrity_on_open(true)
-            .create_with_backend(overlay)
-    })
-    .map(|db| crate::db::Db::new(db, path))
-    .map_err(|e| open_error(path, e))
-}
-
-/// Reads a cache entry through a read-only handle.
-pub fn cache_read_only(db: &ReadHandle, path: &Path, uid: u32) -> Result<Option<CacheEntry>> {
-    guard(path, || -> Result<Option<CacheEntry>> {
-        let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
-        let table = txn.open_table(CACHE_TABLE).map_err(|e| corrupt(path, e))?;
-        let Some(v) = table.get(uid).map_err(|e| corrupt(path, e))? else {
-            return Ok(None);
-        };
-        CacheEntry::decode(v.value())
-            .map(Some)
-            .ok_or_else(|| Error::db(path, format!("cache entry of UID {uid} is damaged"), REMEDY))
-    })
-    .map_err(|e| corrupt(path, e))?
-}
-
-fn read_header(p: &Path, txn: &redb::ReadTransaction) -> Result<Header> {
-    let header_table = txn.open_table(HEADER_TABLE).map_err(|e| corrupt(p, e))?;
-    let raw = header_table
+/// Reads the header: version 2 verified, version 1 converted (mailbox id 0).
+fn read_header(h: &Handle, txn: &redb::ReadTransaction) -> Result<(Header, bool)> {
+    let t = txn.open_table(HEADER_TABLE).map_err(h.err())?;
+    let raw = t
         .get(HEADER_KEY)
-        .map_err(|e| corrupt(p, e))?
-        .ok_or_else(|| Error::db(p, "index has no header", REMEDY))?;
-    decode_header(p, raw.value())
+        .map_err(h.err())?
+        .ok_or_else(|| damaged(h, "the index has no header"))?;
+    decode_header(h, raw.value())
 }
 
-fn load_state(p: &Path, txn: &redb::ReadTransaction) -> Result<State> {
-    let header = read_header(p, txn)?;
-    let mut state = State {
-        header,
-        ..State::default()
-    };
-
-    let flags = txn
-        .open_table(USER_FLAGS_TABLE)
-        .map_err(|e| corrupt(p, e))?;
-    for item in flags.iter().map_err(|e| corrupt(p, e))? {
-        let (k, v) = item.map_err(|e| corrupt(p, e))?;
-        let bit = k.value() as usize;
-        if bit >= record::MAX_USER_FLAGS {
-            return Err(Error::db(
-                p,
-                format!("user flag number {bit} out of range"),
-                REMEDY,
-            ));
-        }
-        if state.user_flags.len() <= bit {
-            state.user_flags.resize(bit + 1, String::new());
-        }
-        state.user_flags[bit] = v.value().to_owned();
+fn decode_header(h: &Handle, raw: &[u8]) -> Result<(Header, bool)> {
+    if !raw.starts_with(&INDEX_MAGIC) {
+        return Err(h.error(Fault::NotOurs));
     }
-
-    read_records(p, txn, &header, |r| {
-        state.records.insert(r.uid.get(), r);
-    })?;
-    Ok(state)
+    let version = raw
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0);
+    match (version, raw.len()) {
+        (INDEX_VERSION, HEADER_SIZE) => {
+            let hd = Header::read_from_bytes(raw).map_err(|_| damaged(h, "short header"))?;
+            hd.verify().map_err(|why| damaged(h, why))?;
+            Ok((hd, false))
+        }
+        (1, HEADER_V1_SIZE) => {
+            let v1 = HeaderV1::read_from_bytes(raw).map_err(|_| damaged(h, "short header"))?;
+            if v1.uidvalidity.get() == 0 || v1.uidnext.get() == 0 {
+                return Err(damaged(h, "index header has UIDVALIDITY or UIDNEXT 0"));
+            }
+            let mut hd = Header::new(
+                Identity {
+                    mailbox_id: 0,
+                    uidvalidity: v1.uidvalidity.get(),
+                },
+                v1.uidnext.get(),
+                v1.highestmodseq.get(),
+            );
+            hd.exists = v1.exists;
+            hd.total_size = v1.total_size;
+            hd.last_reconstruct = v1.last_reconstruct;
+            Ok((hd, true))
+        }
+        (v, _) if v != INDEX_VERSION && v != 1 => Err(h.error(Fault::Version {
+            found: u64::from(v),
+            expected: u64::from(INDEX_VERSION),
+        })),
+        (_, n) => Err(damaged(h, format!("index header has {n} bytes"))),
+    }
 }
 
-/// Every record, in UID order, each checked against its key and the header.
-fn read_records(
-    p: &Path,
+fn read_keywords(
+    h: &Handle,
     txn: &redb::ReadTransaction,
-    header: &Header,
+    hd: &Header,
+    v1: bool,
+) -> Result<Vec<String>> {
+    if v1 {
+        let mut names: Vec<String> = Vec::new();
+        let t = match txn.open_table(USER_FLAGS_TABLE_V1) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(names),
+            Err(e) => return Err(h.err()(e)),
+        };
+        for item in t.iter().map_err(h.err())? {
+            let (k, v) = item.map_err(h.err())?;
+            let bit = k.value() as usize;
+            if bit >= MAX_USER_FLAGS {
+                return Err(damaged(h, format!("keyword number {bit} out of range")));
+            }
+            if names.len() <= bit {
+                names.resize(bit + 1, String::new());
+            }
+            names[bit] = v.value().to_owned();
+        }
+        return Ok(names);
+    }
+    let t = txn.open_table(HEADER_TABLE).map_err(h.err())?;
+    let Some(raw) = t.get(KEYWORDS_KEY).map_err(h.err())? else {
+        return Err(damaged(h, "the index has no keyword list"));
+    };
+    match decode_keywords(hd.identity(), raw.value()) {
+        Some((names, n)) if n == raw.value().len() => Ok(names),
+        _ => Err(damaged(h, "the keyword list fails its checksum")),
+    }
+}
+
+/// Every record in UID order, each checked against its key, the header and (in
+/// version 2) its checksum under the mailbox's identity.
+fn read_records(
+    h: &Handle,
+    txn: &redb::ReadTransaction,
+    hd: &Header,
+    v1: bool,
     mut each: impl FnMut(Record),
 ) -> Result<()> {
-    let records = txn.open_table(RECORDS_TABLE).map_err(|e| corrupt(p, e))?;
+    let records = txn.open_table(RECORDS_TABLE).map_err(h.err())?;
+    let id = hd.identity();
     let mut count = 0usize;
-    for item in records.iter().map_err(|e| corrupt(p, e))? {
-        let (k, v) = item.map_err(|e| corrupt(p, e))?;
+    for item in records.iter().map_err(h.err())? {
+        let (k, v) = item.map_err(h.err())?;
+        let uid = k.value();
         let rec = Record::read_from_bytes(v.value()).map_err(|_| {
-            Error::db(
-                p,
+            damaged(
+                h,
                 format!(
-                    "record of UID {} has {} bytes, not {RECORD_SIZE}",
-                    k.value(),
+                    "record of UID {uid} has {} bytes, not {RECORD_SIZE}",
                     v.value().len()
                 ),
-                REMEDY,
             )
         })?;
-        if rec.uid.get() != k.value() || rec.uid.get() == 0 || rec.uid.get() >= header.uidnext.get()
-        {
-            return Err(Error::db(
-                p,
-                format!("record of UID {} is inconsistent", k.value()),
-                REMEDY,
+        let sound = if v1 {
+            rec.mark.get() == 0 && rec.crc.get() == 0 && rec.reserved == [0; 8]
+        } else {
+            rec.verify(id)
+        };
+        if !sound {
+            return Err(damaged(
+                h,
+                format!("record of UID {uid} fails its checksum"),
+            ));
+        }
+        if rec.uid.get() != uid || uid >= hd.uidnext.get() {
+            return Err(damaged(
+                h,
+                format!(
+                    "record of UID {uid} does not fit the header (UIDNEXT {})",
+                    hd.uidnext.get()
+                ),
             ));
         }
         each(rec);
         count += 1;
     }
-    if records.len().map_err(|e| corrupt(p, e))? as usize != count {
-        return Err(Error::db(p, "record count mismatch", REMEDY));
+    if records.len().map_err(h.err())? as usize != count {
+        return Err(damaged(h, "the record count does not match the records"));
     }
     Ok(())
 }
 
-fn decode_header(p: &Path, raw: &[u8]) -> Result<Header> {
-    let h = Header::read_from_bytes(raw).map_err(|_| {
-        Error::db(
-            p,
-            format!("index header has {} bytes, not {HEADER_SIZE}", raw.len()),
-            REMEDY,
-        )
+fn read_state(h: &Handle, txn: &redb::ReadTransaction, allow_v1: bool) -> Result<State> {
+    let (header, v1) = read_header(h, txn)?;
+    if v1 && !allow_v1 {
+        return Err(h.error(Fault::Version {
+            found: 1,
+            expected: u64::from(INDEX_VERSION),
+        }));
+    }
+    let keywords = read_keywords(h, txn, &header, v1)?;
+    let mut records = BTreeMap::new();
+    read_records(h, txn, &header, v1, |r| {
+        records.insert(r.uid.get(), r);
     })?;
-    if h.magic != INDEX_MAGIC {
-        return Err(Error::db(p, "not a msgstore index (bad magic)", REMEDY));
-    }
-    if h.version.get() != INDEX_VERSION {
-        return Err(Error::db(
-            p,
-            format!(
-                "index format version {} is not {INDEX_VERSION}, the one this msgstore reads",
-                h.version.get()
-            ),
-            REMEDY,
-        ));
-    }
-    if h.uidvalidity.get() == 0 || h.uidnext.get() == 0 {
-        return Err(Error::db(
-            p,
-            "index header has UIDVALIDITY or UIDNEXT 0",
-            REMEDY,
-        ));
-    }
-    Ok(h)
+    Ok(State {
+        header,
+        keywords,
+        records,
+        v1,
+    })
 }
 
-fn corrupt(p: &Path, e: impl std::fmt::Display) -> Error {
-    Error::db(p, format!("index is damaged: {e}"), REMEDY)
+fn read_cache(
+    h: &Handle,
+    txn: &redb::ReadTransaction,
+    uid: u32,
+    v1: bool,
+) -> Result<Option<CacheEntry>> {
+    let table = txn.open_table(CACHE_TABLE).map_err(h.err())?;
+    let Some(v) = table.get(uid).map_err(h.err())? else {
+        return Ok(None);
+    };
+    CacheEntry::decode(uid, v.value(), v1)
+        .map(Some)
+        .ok_or_else(|| damaged(h, format!("cache entry of UID {uid} fails its checksum")))
 }
 
-fn open_error(p: &Path, e: impl std::fmt::Display) -> Error {
-    Error::db(p, format!("cannot open index: {e}"), REMEDY)
+/// An index open for reading and writing. The caller holds the mailbox's
+/// exclusive lock.
+pub struct Index {
+    h: Handle,
+}
+
+impl Index {
+    /// Creates a new, empty index (the file must not exist) with its header and an
+    /// empty keyword list, committed.
+    pub fn create(path: &Path, header: Header) -> Result<Index> {
+        let index = Index {
+            h: Handle::create(path, K)?,
+        };
+        index.write(header.identity(), |w| {
+            w.set_header(&header)?;
+            w.set_keywords(&[])
+        })?;
+        Ok(index)
+    }
+
+    /// [`Index::create`] on a redb storage backend: the seam for
+    /// `tests/power_cut.rs`. `path` only names the index in errors.
+    pub fn create_with_backend(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        header: Header,
+    ) -> Result<Index> {
+        let index = Index {
+            h: Handle::create_with_backend(path, K, backend)?,
+        };
+        index.write(header.identity(), |w| {
+            w.set_header(&header)?;
+            w.set_keywords(&[])
+        })?;
+        Ok(index)
+    }
+
+    /// Creates a new index file and commits nothing, never flushed until
+    /// [`Index::close_durably`]: for `reconstruct`, which writes the whole index in
+    /// one transaction under a temporary name and renames it into place after.
+    pub fn create_unsynced(path: &Path) -> Result<Index> {
+        Ok(Index {
+            h: Handle::create_unsynced(path, K, BOUNDED)?,
+        })
+    }
+
+    pub fn close_durably(self) -> Result<()> {
+        self.h.close_durably()
+    }
+
+    /// Opens an existing index for deliver, flags and expunge.
+    pub fn open(path: &Path) -> Result<Index> {
+        Ok(Index {
+            h: Handle::open_rw(path, K, Options::PLAIN)?,
+        })
+    }
+
+    /// Opens an index checking every page first (reconstruct, before it writes).
+    pub fn open_checked(path: &Path) -> Result<Index> {
+        Ok(Index {
+            h: Handle::open_rw(
+                path,
+                K,
+                Options {
+                    check: true,
+                    cache: Some(CACHE_SIZE),
+                },
+            )?,
+        })
+    }
+
+    /// Everything but the cache, verified; a version-1 index is refused.
+    pub fn load(&self) -> Result<State> {
+        self.h.read(|txn| read_state(&self.h, txn, false))
+    }
+
+    /// The header alone, verified: what a delivery needs.
+    pub fn header(&self) -> Result<Header> {
+        self.h.read(|txn| {
+            let (hd, v1) = read_header(&self.h, txn)?;
+            if v1 {
+                return Err(self.h.error(Fault::Version {
+                    found: 1,
+                    expected: u64::from(INDEX_VERSION),
+                }));
+            }
+            Ok(hd)
+        })
+    }
+
+    /// Records with UIDs at or above `from`, verified (a writer that knows the
+    /// rest).
+    pub fn records_from(&self, from: u32) -> Result<Vec<Record>> {
+        self.h.read(|txn| {
+            let (hd, _) = read_header(&self.h, txn)?;
+            let t = txn.open_table(RECORDS_TABLE).map_err(self.h.err())?;
+            let mut out = Vec::new();
+            for item in t.range(from..).map_err(self.h.err())? {
+                let (k, v) = item.map_err(self.h.err())?;
+                let rec = Record::read_from_bytes(v.value())
+                    .ok()
+                    .filter(|r| r.verify(hd.identity()) && r.uid.get() == k.value())
+                    .ok_or_else(|| {
+                        damaged(
+                            &self.h,
+                            format!("record of UID {} fails its checksum", k.value()),
+                        )
+                    })?;
+                out.push(rec);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn cache(&self, uid: u32) -> Result<Option<CacheEntry>> {
+        self.h.read(|txn| read_cache(&self.h, txn, uid, false))
+    }
+
+    /// Runs `f` in one write transaction and commits it atomically. Records and
+    /// keyword lists are sealed for mailbox `id`.
+    pub fn write<T>(
+        &self,
+        id: Identity,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.write_inner(id, false, f)
+    }
+
+    /// [`Index::write`] for the transaction that converts a version-1 index: it
+    /// also drops the tables only version 1 had. The caller rewrites the header,
+    /// the keyword list, every record and every cache entry in it.
+    pub fn write_converting<T>(
+        &self,
+        id: Identity,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.write_inner(id, true, f)
+    }
+
+    fn write_inner<T>(
+        &self,
+        id: Identity,
+        converting: bool,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let h = &self.h;
+        h.write(|txn| {
+            let mut w = Writer {
+                h,
+                id,
+                header: txn.open_table(HEADER_TABLE).map_err(h.err())?,
+                records: txn.open_table(RECORDS_TABLE).map_err(h.err())?,
+                cache: txn.open_table(CACHE_TABLE).map_err(h.err())?,
+            };
+            let v = f(&mut w)?;
+            drop(w);
+            if converting {
+                txn.delete_table(USER_FLAGS_TABLE_V1).map_err(h.err())?;
+            }
+            Ok(v)
+        })
+    }
+}
+
+/// A read-only view of an index. The caller holds the mailbox's shared lock (or
+/// its exclusive one).
+pub struct Reader {
+    h: Handle,
+}
+
+impl Reader {
+    /// Opens without writing (dump, the server, `--quick`); trusts redb's pages, but
+    /// every record read is still verified.
+    pub fn open(path: &Path) -> Result<Reader> {
+        Ok(Reader {
+            h: Handle::open_ro(path, K)?,
+        })
+    }
+
+    /// Opens checking every page's checksum, through a copy-on-write layer in
+    /// memory: reconstruct's routine check and dry runs verify an index without
+    /// writing or flushing it.
+    pub fn open_checked(path: &Path) -> Result<Reader> {
+        Ok(Reader {
+            h: Handle::open_overlay(
+                path,
+                K,
+                Options {
+                    check: true,
+                    cache: Some(CACHE_SIZE),
+                },
+            )?,
+        })
+    }
+
+    /// Everything but the cache, verified; a version-1 index is refused.
+    pub fn load(&self) -> Result<State> {
+        self.h.read(|txn| read_state(&self.h, txn, false))
+    }
+
+    /// Like [`Reader::load`], but a version-1 index is read too (reconstruct).
+    pub fn load_any(&self) -> Result<State> {
+        self.h.read(|txn| read_state(&self.h, txn, true))
+    }
+
+    /// The header alone (version 1 converted).
+    pub fn header(&self) -> Result<(Header, bool)> {
+        self.h.read(|txn| read_header(&self.h, txn))
+    }
+
+    /// The header and every record in UID order, into a vector: `--quick` walks
+    /// them once, in order, and a map built one insert at a time was most of its
+    /// read.
+    pub fn records(&self) -> Result<(Header, Vec<Record>)> {
+        self.h.read(|txn| {
+            let (hd, v1) = read_header(&self.h, txn)?;
+            if v1 {
+                return Err(self.h.error(Fault::Version {
+                    found: 1,
+                    expected: u64::from(INDEX_VERSION),
+                }));
+            }
+            let mut out = Vec::new();
+            read_records(&self.h, txn, &hd, false, |r| out.push(r))?;
+            Ok((hd, out))
+        })
+    }
+
+    pub fn cache(&self, uid: u32, v1: bool) -> Result<Option<CacheEntry>> {
+        self.h.read(|txn| read_cache(&self.h, txn, uid, v1))
+    }
+
+    /// The cache entries of `uids` (ascending), in one read transaction: `f` gets
+    /// each UID with its entry, or `None` when it has none.
+    pub fn each_cache(
+        &self,
+        uids: &[u32],
+        v1: bool,
+        mut f: impl FnMut(u32, Option<CacheEntry>) -> Result<()>,
+    ) -> Result<()> {
+        self.h.read(|txn| {
+            for &uid in uids {
+                f(uid, read_cache(&self.h, txn, uid, v1)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The raw cache entries of `uids` whose checksums hold (reconstruct copies
+    /// them into a new index unchanged).
+    pub fn raw_cache(&self, uid: u32, v1: bool) -> Result<Option<Vec<u8>>> {
+        self.h.read(|txn| {
+            let table = txn.open_table(CACHE_TABLE).map_err(self.h.err())?;
+            Ok(table
+                .get(uid)
+                .map_err(self.h.err())?
+                .map(|v| v.value().to_vec())
+                .filter(|raw| CacheEntry::decode(uid, raw, v1).is_some()))
+        })
+    }
 }
 
 /// The tables of one write transaction.
 pub struct Writer<'t> {
-    path: &'t Path,
+    h: &'t Handle,
+    id: Identity,
     header: redb::Table<'t, &'static str, &'static [u8]>,
-    user_flags: redb::Table<'t, u32, &'static str>,
     records: redb::Table<'t, u32, &'static [u8]>,
     cache: redb::Table<'t, u32, &'static [u8]>,
 }
 
 impl Writer<'_> {
-    pub fn set_header(&mut self, h: &Header) -> Result<()> {
+    /// Writes the header, sealed; its identity must be the one records are sealed for.
+    pub fn set_header(&mut self, hd: &Header) -> Result<()> {
+        if hd.identity() != self.id {
+            return Err(damaged(
+                self.h,
+                "a header of another identity (a bug: refused)",
+            ));
+        }
+        let sealed = hd.sealed();
         self.header
-            .insert(HEADER_KEY, h.as_bytes())
-            .map_err(|e| corrupt(self.path, e))?;
+            .insert(HEADER_KEY, sealed.as_bytes())
+            .map_err(self.h.err())?;
         Ok(())
     }
 
-    pub fn set_user_flags(&mut self, names: &[String]) -> Result<()> {
-        self.user_flags
-            .retain(|_, _| false)
-            .map_err(|e| corrupt(self.path, e))?;
-        for (i, n) in names.iter().enumerate() {
-            self.user_flags
-                .insert(i as u32, n.as_str())
-                .map_err(|e| corrupt(self.path, e))?;
-        }
+    pub fn set_keywords(&mut self, names: &[String]) -> Result<()> {
+        self.header
+            .insert(KEYWORDS_KEY, encode_keywords(self.id, names).as_slice())
+            .map_err(self.h.err())?;
         Ok(())
     }
 
     pub fn put_record(&mut self, r: &Record) -> Result<()> {
+        let sealed = r.sealed(self.id);
         self.records
-            .insert(r.uid.get(), r.as_bytes())
-            .map_err(|e| corrupt(self.path, e))?;
+            .insert(r.uid.get(), sealed.as_bytes())
+            .map_err(self.h.err())?;
         Ok(())
     }
 
     pub fn put_cache(&mut self, uid: u32, c: &CacheEntry) -> Result<()> {
         self.cache
-            .insert(uid, c.encode().as_slice())
-            .map_err(|e| corrupt(self.path, e))?;
+            .insert(uid, c.encode(uid).as_slice())
+            .map_err(self.h.err())?;
+        Ok(())
+    }
+
+    /// The cache entry stored under `uid` in this transaction, verified (`v1`: of
+    /// a version-1 index, which carries no checksum).
+    pub fn cache_entry(&self, uid: u32, v1: bool) -> Result<Option<CacheEntry>> {
+        let Some(v) = self.cache.get(uid).map_err(self.h.err())? else {
+            return Ok(None);
+        };
+        CacheEntry::decode(uid, v.value(), v1)
+            .map(Some)
+            .ok_or_else(|| {
+                damaged(
+                    self.h,
+                    format!("cache entry of UID {uid} fails its checksum"),
+                )
+            })
+    }
+
+    /// A cache entry already encoded for `uid` ([`CacheEntry::encode`]).
+    pub fn put_cache_raw(&mut self, uid: u32, raw: &[u8]) -> Result<()> {
+        self.cache.insert(uid, raw).map_err(self.h.err())?;
         Ok(())
     }
 
     pub fn remove(&mut self, uid: u32) -> Result<()> {
-        self.records
-            .remove(uid)
-            .map_err(|e| corrupt(self.path, e))?;
-        self.cache.remove(uid).map_err(|e| corrupt(self.path, e))?;
+        self.records.remove(uid).map_err(self.h.err())?;
+        self.cache.remove(uid).map_err(self.h.err())?;
         Ok(())
     }
 
     /// Empties records and cache (reconstruct writes the whole mailbox anew).
     pub fn clear(&mut self) -> Result<()> {
-        self.records
-            .retain(|_, _| false)
-            .map_err(|e| corrupt(self.path, e))?;
-        self.cache
-            .retain(|_, _| false)
-            .map_err(|e| corrupt(self.path, e))?;
-        Ok(())
-    }
-
-    /// Copies a cache entry from another index (reconstruct keeps entries it trusts).
-    pub fn put_cache_raw(&mut self, uid: u32, raw: &[u8]) -> Result<()> {
-        self.cache
-            .insert(uid, raw)
-            .map_err(|e| corrupt(self.path, e))?;
+        self.records.retain(|_, _| false).map_err(self.h.err())?;
+        self.cache.retain(|_, _| false).map_err(self.h.err())?;
         Ok(())
     }
 }
@@ -596,49 +634,59 @@ impl Writer<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cache_entry_round_trips_and_rejects_bad_lengths() {
-        let c = CacheEntry {
-            body_offset: 10,
-            header_size: 12,
-            body_size: 30,
-            envelope: b"(NIL)".to_vec(),
-            bodystructure: b"(\"text\")".to_vec(),
-            body: b"(\"x\")".to_vec(),
-        };
-        let enc = c.encode();
-        assert_eq!(CacheEntry::decode(&enc), Some(c));
-        assert_eq!(CacheEntry::decode(&enc[..enc.len() - 1]), None);
-        assert_eq!(CacheEntry::decode(&enc[..3]), None);
-        let mut bad = enc.clone();
-        bad[36] = 1; // the reserved word
-        assert_eq!(CacheEntry::decode(&bad), None);
+    fn id() -> Identity {
+        Identity {
+            mailbox_id: 9,
+            uidvalidity: 77,
+        }
     }
 
     #[test]
     fn index_round_trip_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("msgstore.index");
-        let idx = Index::create(&path, new_header(77, 1, 0)).unwrap();
+        let idx = Index::create(&path, Header::new(id(), 1, 1)).unwrap();
         let r = Record {
             uid: 1.into(),
             ..Record::default()
         };
-        idx.write(|w| {
-            let mut h = new_header(77, 2, 1);
+        idx.write(id(), |w| {
+            let mut h = Header::new(id(), 2, 2);
             h.exists = 1.into();
             w.set_header(&h)?;
             w.put_record(&r)?;
-            w.set_user_flags(&["$Junk".into()])
+            w.set_keywords(&["$Junk".into()])
         })
         .unwrap();
         drop(idx);
         let st = Index::open(&path).unwrap().load().unwrap();
         assert_eq!(st.header.uidvalidity.get(), 77);
         assert_eq!(st.records.len(), 1);
-        assert_eq!(st.user_flags, vec!["$Junk".to_string()]);
-        let (st2, _db) = load_read_only(&path).unwrap();
+        assert_eq!(st.keywords, vec!["$Junk".to_string()]);
+        let st2 = Reader::open(&path).unwrap().load().unwrap();
         assert_eq!(st2.header.uidnext.get(), 2);
+        // Sealed for another mailbox, nothing passes.
+        let other = Identity {
+            mailbox_id: 10,
+            ..id()
+        };
+        let idx = Index::open(&path).unwrap();
+        assert!(
+            idx.write(other, |w| w.set_header(&Header::new(id(), 2, 2)))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn keyword_lists_are_bound_to_their_mailbox() {
+        let names = vec!["$Junk".to_string(), "Work".to_string()];
+        let enc = encode_keywords(id(), &names);
+        assert_eq!(decode_keywords(id(), &enc), Some((names, enc.len())));
+        let other = Identity {
+            uidvalidity: 78,
+            ..id()
+        };
+        assert_eq!(decode_keywords(other, &enc), None);
     }
 
     #[test]
@@ -648,6 +696,6 @@ mod tests {
         std::fs::write(&path, vec![0x5a; 10000]).unwrap();
         assert!(Index::open(&path).is_err());
         assert!(Index::open_checked(&path).is_err());
-        assert!(load_read_only(&path).is_err());
+        assert!(Reader::open(&path).and_then(|r| r.load()).is_err());
     }
 }

@@ -1,13 +1,12 @@
 //! `dump`: the index and cache of a mailbox, for people and tests. Reads through a
 //! read-only handle under the shared mailbox lock; changes nothing.
 
-use super::{existing_mailbox, lock_mailbox};
-use crate::error::{Error, Result};
-use crate::index;
+use super::flags::flag_names;
+use super::open::OpenMailbox;
+use crate::error::{DbKind, Error, Fault, Result};
+use crate::index::{self, Reader};
 use crate::message::imap_date;
-use crate::ops::flags::flag_names;
-use crate::store::lock::{Mode, Wait};
-use crate::store::{INDEX_FILE, Store};
+use crate::store::Store;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -74,48 +73,46 @@ impl ImapStrings {
 }
 
 pub fn dump(store: &Store, mailbox: &str) -> Result<Dump> {
-    let (name, dir) = existing_mailbox(store, mailbox)?;
-    let _lock = lock_mailbox(
-        store,
-        &name,
-        Mode::Shared,
-        Wait::default_for_writers(),
-        false,
-    )?;
-    let path = dir.join(INDEX_FILE);
-    if !path.exists() {
-        return Err(Error::db(
-            &path,
-            "index file is missing",
-            "run `msgstore reconstruct` on this mailbox",
-        ));
-    }
-    let (state, db) = index::load_read_only(&path)?;
-    let mut messages = Vec::with_capacity(state.records.len());
-    for r in state.records.values() {
-        let uid = r.uid.get();
-        let cache = index::cache_read_only(&db, &path, uid)?.ok_or_else(|| {
-            Error::db(
-                &path,
-                format!("UID {uid} has no cache entry"),
-                "run `msgstore reconstruct` on this mailbox",
-            )
+    OpenMailbox::open(store, mailbox)?.dump()
+}
+
+impl OpenMailbox {
+    /// The index and cache, read in one transaction under the shared lock.
+    pub fn dump(&self) -> Result<Dump> {
+        let _l = self.lock_shared()?;
+        let path = self.index_path();
+        let reader = Reader::open(&path)?;
+        let state = reader.load()?;
+        let uids: Vec<u32> = state.records.keys().copied().collect();
+        let mut messages = Vec::with_capacity(uids.len());
+        reader.each_cache(&uids, false, |uid, cache| {
+            let cache = cache.ok_or_else(|| {
+                Error::db(
+                    &path,
+                    DbKind::Index,
+                    Fault::Damaged(format!("UID {uid} has no cache entry")),
+                )
+            })?;
+            let Some(r) = state.records.get(&uid) else {
+                return Ok(());
+            };
+            let date = imap_date(r.internal_date.get(), r.internal_date_zone.get());
+            messages.push(DumpMessage {
+                uid,
+                flags: flag_names(r, &state.keywords),
+                internaldate: date.trim_matches('"').to_owned(),
+                size: r.size.get(),
+                guid: r.guid_hex(),
+                strings: ImapStrings::new(&cache),
+            });
+            Ok(())
         })?;
-        let date = imap_date(r.internal_date.get(), r.internal_date_zone.get());
-        messages.push(DumpMessage {
-            uid,
-            flags: flag_names(r, &state.user_flags),
-            internaldate: date.trim_matches('"').to_owned(),
-            size: r.size.get(),
-            guid: r.guid_hex(),
-            strings: ImapStrings::new(&cache),
-        });
+        Ok(Dump {
+            mailbox: self.name().to_string(),
+            uidvalidity: state.header.uidvalidity.get(),
+            uidnext: state.header.uidnext.get(),
+            highestmodseq: state.header.highestmodseq.get(),
+            messages,
+        })
     }
-    Ok(Dump {
-        mailbox: name.to_string(),
-        uidvalidity: state.header.uidvalidity.get(),
-        uidnext: state.header.uidnext.get(),
-        highestmodseq: state.header.highestmodseq.get(),
-        messages,
-    })
 }

@@ -1,11 +1,10 @@
 //! Flag changes: system flags and keywords, one new modseq per command.
 
-use super::existing_mailbox;
+use super::open::{Changed, FlagChange, OpenMailbox};
 use crate::error::{Error, Result};
-use crate::index::record::{MAX_USER_FLAGS, Record, flag};
+use crate::index::record::{Record, flag};
 use crate::store::Store;
 use crate::uidset::UidSet;
-use serde::Serialize;
 
 /// A flag as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,13 +40,13 @@ impl Flag {
 }
 
 /// IMAP flag atoms of a record.
-pub fn flag_names(r: &Record, user_flags: &[String]) -> Vec<String> {
+pub fn flag_names(r: &Record, keywords: &[String]) -> Vec<String> {
     let mut out: Vec<String> = flag::ALL
         .iter()
         .filter(|(bit, _)| r.system_flags.get() & bit != 0)
         .map(|(_, n)| (*n).to_owned())
         .collect();
-    for (i, n) in user_flags.iter().enumerate() {
+    for (i, n) in keywords.iter().enumerate() {
         if r.has_user_flag(i) && !n.is_empty() {
             out.push(n.clone());
         }
@@ -55,13 +54,7 @@ pub fn flag_names(r: &Record, user_flags: &[String]) -> Vec<String> {
     out
 }
 
-#[derive(Debug, Serialize)]
-pub struct Changed {
-    pub uid: u32,
-    pub flags: Vec<String>,
-    pub modseq: u64,
-}
-
+/// `flags MAILBOX UIDSET --add ... --remove ...`: one change, one new MODSEQ.
 pub fn store_flags(
     store: &Store,
     mailbox: &str,
@@ -80,89 +73,14 @@ pub fn store_flags(
             "give at least one --add FLAG or --remove FLAG".into(),
         ));
     }
-    let (name, dir) = existing_mailbox(store, mailbox)?;
-    let (_lock, index) = super::open_for_write(store, &name, &dir)?;
-    let mut state = index.load()?;
-    let max = state.records.keys().next_back().copied().unwrap_or(0);
-
-    // Keywords get a bit each, in the order first used; names compare case-insensitively.
-    let mut bit_of = |k: &str, create: bool| -> Result<Option<usize>> {
-        if let Some(i) = state
-            .user_flags
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(k))
-        {
-            return Ok(Some(i));
-        }
-        if !create {
-            return Ok(None);
-        }
-        if state.user_flags.len() >= MAX_USER_FLAGS {
-            return Err(Error::Mailbox {
-                mailbox: name.to_string(),
-                what: format!(
-                    "cannot add keyword {k}: the mailbox already has {MAX_USER_FLAGS} keywords"
-                ),
-            });
-        }
-        state.user_flags.push(k.to_owned());
-        Ok(Some(state.user_flags.len() - 1))
+    let mbox = OpenMailbox::open(store, mailbox)?;
+    let change = FlagChange {
+        add,
+        remove,
+        replace: false,
     };
-    let mut sys_add = 0u32;
-    let mut sys_remove = 0u32;
-    let mut kw_add = Vec::new();
-    let mut kw_remove = Vec::new();
-    for f in &add {
-        match f {
-            Flag::System(b) => sys_add |= b,
-            Flag::Keyword(k) => kw_add.extend(bit_of(k, true)?),
-        }
-    }
-    for f in &remove {
-        match f {
-            Flag::System(b) => sys_remove |= b,
-            Flag::Keyword(k) => kw_remove.extend(bit_of(k, false)?),
-        }
-    }
-
-    let modseq = state.header.highestmodseq.get() + 1;
-    let mut changed = Vec::new();
-    for (uid, rec) in state.records.iter_mut() {
-        if !set.contains(*uid, max) {
-            continue;
-        }
-        let before = *rec;
-        rec.system_flags = ((rec.system_flags.get() | sys_add) & !sys_remove).into();
-        for &b in &kw_add {
-            rec.set_user_flag(b, true);
-        }
-        for &b in &kw_remove {
-            rec.set_user_flag(b, false);
-        }
-        if *rec != before {
-            rec.modseq = modseq.into();
-            changed.push(*rec);
-        }
-    }
-    if !changed.is_empty() {
-        state.header.highestmodseq = modseq.into();
-        index.write(|w| {
-            w.set_user_flags(&state.user_flags)?;
-            for r in &changed {
-                w.put_record(r)?;
-            }
-            w.set_header(&state.header)
-        })?;
-    }
-    let out = changed
-        .iter()
-        .map(|r| Changed {
-            uid: r.uid.get(),
-            flags: flag_names(r, &state.user_flags),
-            modseq,
-        })
-        .collect();
-    Ok((name.to_string(), out))
+    let out = mbox.store_flags(|uid, max| set.contains(uid, max), &change, None)?;
+    Ok((mbox.name().to_string(), out.changed))
 }
 
 #[cfg(test)]

@@ -1,18 +1,20 @@
-//! Mailbox list operations: create, list, delete, rename.
+//! Mailbox list operations: create, list, delete, rename. Each change holds the
+//! list-change lock for its whole run, and the locks of the mailboxes it moves or
+//! removes (the lock order of `schema/locking.md`).
 //!
 //! Parents are created on demand (RFC 3501 6.3.3 lets a server create the superior
 //! names a CREATE needs); a user's INBOX comes with the user and goes with them.
 //! Disk changes come first and the list commit last, so a crash in between leaves a
 //! directory the list does not know, which `reconstruct -m` adds back.
 
-use super::{existing_mailbox, lock_list, lock_mailbox};
+use super::{list_changes, lock_all};
 use crate::db::mailboxes::{self, Entry, ListTxn};
-use crate::db::{self, Which};
+use crate::db::{self};
 use crate::error::{Error, Result};
-use crate::index::{Index, new_header};
+use crate::index::Index;
+use crate::index::record::{Header, Identity};
 use crate::store::Store;
-use crate::store::fsutil::{remove_dir_tree, sync_dir};
-use crate::store::lock::{Lock, Mode, Wait};
+use crate::store::fsutil::{name_taken, remove_dir_tree, rename_noreplace, sync_dir};
 use crate::store::names::{MailboxName, Root};
 use std::path::Path;
 
@@ -31,6 +33,7 @@ pub(crate) fn create_in(
     let mut made = Vec::new();
     for n in &chain {
         let shown = n.to_string();
+        store.check_path_len(n)?;
         if t.get(&shown)?.is_some() {
             if n == name {
                 return Err(Error::MailboxExists(shown));
@@ -38,7 +41,7 @@ pub(crate) fn create_in(
             continue;
         }
         let dir = store.mailbox_dir(n);
-        if std::fs::symlink_metadata(&dir).is_ok() && !store.has_mailbox_dir(n) {
+        if name_taken(&dir) && !store.has_mailbox_dir(n) {
             return Err(Error::Mailbox {
                 mailbox: shown,
                 what: format!(
@@ -47,7 +50,7 @@ pub(crate) fn create_in(
                 ),
             });
         }
-        if dir.join(crate::store::INDEX_FILE).exists() {
+        if name_taken(&dir.join(crate::store::INDEX_FILE)) {
             return Err(Error::Mailbox {
                 mailbox: shown,
                 what: "its directory exists but the mailbox list does not know it; run `msgstore reconstruct -m` to add it back".into(),
@@ -56,19 +59,17 @@ pub(crate) fn create_in(
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(&dir, "create mailbox directory", e))?;
         crate::faults::point("mailbox-create-after-mkdir");
+        let id = t.next_id()?;
         let uidvalidity = t.new_uidvalidity()?;
-        Index::create(&store.index_path(n), new_header(uidvalidity, 1, 0))?;
+        let identity = Identity {
+            mailbox_id: id,
+            uidvalidity,
+        };
+        Index::create(&store.index_path(n), Header::new(identity, 1, 1))?;
         if let Some(parent) = dir.parent() {
             sync_dir(parent)?;
         }
-        let e = Entry {
-            name: shown,
-            id: t.next_id()?,
-            owner: n.owner().map(str::to_owned),
-            uidvalidity,
-            uidnext: 1,
-            created: db::now_unix(),
-        };
+        let e = Entry::new(n, id, uidvalidity, crate::store::time::now_unix());
         t.put(&e)?;
         made.push(e);
     }
@@ -78,65 +79,47 @@ pub(crate) fn create_in(
 pub fn create(store: &Store, name: &str) -> Result<Vec<Entry>> {
     let name = MailboxName::parse(name)?;
     if let Some(owner) = name.owner()
-        && !db::users::exists(&store.users_db(), owner)?
+        && !db::users::exists(store, owner)?
     {
         return Err(Error::UnknownUser(owner.to_owned()));
     }
-    let _list = lock_list(store, Mode::Exclusive)?;
-    let path = store.mailboxes_db();
-    let dbh = db::open_rw(&path, Which::Mailboxes)?;
-    mailboxes::write(&dbh, &path, |t| create_in(t, store, &name))
+    let _list = list_changes(store)?;
+    mailboxes::change(store, |t| create_in(t, store, &name))
 }
 
-pub fn list(store: &Store, prefix: Option<&str>) -> Result<Vec<Entry>> {
-    let _list = lock_list(store, Mode::Shared)?;
-    // A prefix is a name prefix as the user types it: `joe` lists joe's mailboxes.
-    let prefix = prefix.map(|p| match MailboxName::parse(p) {
-        Ok(n) => n.to_string(),
-        Err(_) => p.to_owned(),
-    });
-    mailboxes::list(&store.mailboxes_db(), prefix.as_deref())
-}
-
-/// Exclusive locks on every mailbox of a subtree, so nobody has one open while it
-/// moves or goes away.
-fn lock_all(store: &Store, entries: &[Entry]) -> Result<Vec<Lock>> {
-    let mut locks = Vec::new();
-    for e in entries {
-        let n = MailboxName::parse(&e.name)?;
-        if store.has_mailbox_dir(&n) {
-            locks.extend(lock_mailbox(store, &n, Mode::Exclusive, Wait::No, true)?);
-        }
-    }
-    Ok(locks)
+/// The mailboxes, all or those at and below `under` (a hierarchy, not text:
+/// `joe` lists joe's INBOX and folders, not `joel`'s).
+pub fn list(store: &Store, under: Option<&str>) -> Result<Vec<Entry>> {
+    let under = under.map(MailboxName::parse).transpose()?;
+    mailboxes::list(store, under.as_ref())
 }
 
 pub fn delete(store: &Store, name: &str) -> Result<Entry> {
-    let (name, dir) = existing_mailbox(store, name)?;
+    let name = MailboxName::parse(name)?;
     if name.is_inbox() {
         return Err(Error::Usage(format!(
             "{name}: a user's INBOX goes with the user; use `msgstore user delete {}`",
             name.owner().unwrap_or_default()
         )));
     }
-    let _list = lock_list(store, Mode::Exclusive)?;
-    let path = store.mailboxes_db();
-    let dbh = db::open_rw(&path, Which::Mailboxes)?;
+    let _list = list_changes(store)?;
+    if !store.has_mailbox_dir(&name) {
+        return Err(super::unknown_mailbox(store, &name));
+    }
+    let dir = store.mailbox_dir(&name);
     let shown = name.to_string();
-    let entry = mailboxes::write(&dbh, &path, |t| {
+    let entry = mailboxes::change(store, |t| {
         let sub = t.subtree(&name)?;
         if sub.len() > 1 || has_child_dirs(&dir)? {
             return Err(Error::Usage(format!(
                 "{shown}: has child mailboxes; delete them first"
             )));
         }
-        let e = t
-            .get(&shown)?
-            .ok_or_else(|| Error::UnknownMailbox(shown.clone()))?;
-        Ok(e)
+        t.get(&shown)?
+            .ok_or_else(|| Error::unknown_mailbox(shown.clone()))
     })?;
-    let _lock = lock_mailbox(store, &name, Mode::Exclusive, Wait::No, true)?;
-    mailboxes::write(&dbh, &path, |t| t.remove(&shown).map(drop))?;
+    let _locks = lock_all(store, std::slice::from_ref(&name))?;
+    mailboxes::change(store, |t| t.remove(&shown).map(drop))?;
     crate::faults::point("mailbox-delete-after-list");
     remove_tree(&dir)?;
     Ok(entry)
@@ -148,7 +131,7 @@ fn has_child_dirs(dir: &Path) -> Result<bool> {
         let item = item.map_err(|e| Error::io(dir, "read directory", e))?;
         if let Some(n) = item.file_name().to_str()
             && matches!(crate::store::classify(n), crate::store::Entry::Folder(_))
-            && item.path().is_dir()
+            && item.file_type().is_ok_and(|t| t.is_dir())
         {
             return Ok(true);
         }
@@ -175,7 +158,7 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
         crate::store::TRASH_PREFIX,
         std::process::id()
     ));
-    std::fs::rename(dir, &trash).map_err(|e| Error::io(dir, "move mailbox directory aside", e))?;
+    rename_noreplace(dir, &trash).map_err(|e| Error::io(dir, "move mailbox directory aside", e))?;
     sync_dir(parent)?;
     remove_dir_tree(&trash)?;
     sync_dir(parent)
@@ -188,7 +171,7 @@ pub struct Renamed {
 }
 
 pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
-    let (old, old_dir) = existing_mailbox(store, old)?;
+    let old = MailboxName::parse(old)?;
     let new = MailboxName::parse(new)?;
     if old.is_inbox() {
         return Err(Error::Usage(format!(
@@ -206,33 +189,45 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
         )));
     }
     if let Some(owner) = new.owner()
-        && !db::users::exists(&store.users_db(), owner)?
+        && !db::users::exists(store, owner)?
     {
         return Err(Error::UnknownUser(owner.to_owned()));
     }
+    let _list = list_changes(store)?;
+    if !store.has_mailbox_dir(&old) {
+        return Err(super::unknown_mailbox(store, &old));
+    }
+    let old_dir = store.mailbox_dir(&old);
     let new_dir = store.mailbox_dir(&new);
-    let _list = lock_list(store, Mode::Exclusive)?;
-    let path = store.mailboxes_db();
-    let dbh = db::open_rw(&path, Which::Mailboxes)?;
-    let subtree = mailboxes::write(&dbh, &path, |t| {
-        if t.get(&new.to_string())?.is_some() || new_dir.exists() {
+    let subtree = mailboxes::change(store, |t| {
+        if t.get(&new.to_string())?.is_some() || name_taken(&new_dir) {
             return Err(Error::MailboxExists(new.to_string()));
         }
         let sub = t.subtree(&old)?;
         if sub.is_empty() {
-            return Err(Error::UnknownMailbox(old.to_string()));
+            return Err(Error::unknown_mailbox(old.to_string()));
         }
         Ok(sub)
     })?;
-    let locks = lock_all(store, &subtree)?;
-    mailboxes::write(&dbh, &path, |t| {
+    let names: Vec<MailboxName> = subtree
+        .iter()
+        .filter_map(|e| MailboxName::parse(&e.name).ok())
+        .collect();
+    for n in &names {
+        if let Some(to) = n.rebase(&old, &new) {
+            MailboxName::parse(&to.to_string())?;
+            store.check_path_len(&to)?;
+        }
+    }
+    let _locks = lock_all(store, &names)?;
+    mailboxes::change(store, |t| {
         // Parents of the new name first, then the move on disk, then the entries.
         if let Some(parent) = new.parent()
             && t.get(&parent.to_string())?.is_none()
         {
             create_in(t, store, &parent)?;
         }
-        std::fs::rename(&old_dir, &new_dir)
+        rename_noreplace(&old_dir, &new_dir)
             .map_err(|e| Error::io(&old_dir, "rename mailbox directory", e))?;
         for d in [old_dir.parent(), new_dir.parent()].into_iter().flatten() {
             sync_dir(d)?;
@@ -258,5 +253,4 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
         }
         Ok(out)
     })
-    .inspect(|_| drop(locks))
 }

@@ -1,29 +1,38 @@
-//! The operations: what each command does to the store, with no printing. Each
-//! returns a serialisable outcome the command layer prints as text or JSON.
+//! The operations: the one API the front ends (the CLI, the IMAP and LMTP server,
+//! import and export) use, with no printing. Each returns a serialisable outcome
+//! the front end prints as text or JSON, or answers with.
+//!
+//! - [`OpenMailbox`] reads and writes one mailbox (deliver, flags, expunge, dump);
+//! - `mailbox` and `user` change which mailboxes and users exist;
+//! - `reconstruct` runs the repairs.
 
 pub mod deliver;
 pub mod dump;
 pub mod expunge;
 pub mod flags;
 pub mod mailbox;
+pub mod open;
+pub mod reconstruct;
 pub mod user;
 
-use crate::error::{Error, Result};
+pub use open::OpenMailbox;
+
+use crate::error::{DbKind, Error, Result};
 use crate::store::Store;
 use crate::store::lock::{self, Lock, Mode, Wait};
 use crate::store::names::MailboxName;
-use std::path::PathBuf;
 
 /// Creates a new store directory.
 pub fn init(store: &Store) -> Result<()> {
     let root = store.root();
     if Store::open(root).is_ok() {
         return Err(Error::Usage(format!(
-            "{}: already a msgstore store",
+            "{}: already a msgstore store; nothing to do (use it with --store {})",
+            root.display(),
             root.display()
         )));
     }
-    if root.exists() {
+    if crate::store::fsutil::name_taken(root) {
         let mut entries =
             std::fs::read_dir(root).map_err(|e| Error::io(root, "read directory", e))?;
         if entries.next().is_some() {
@@ -37,62 +46,46 @@ pub fn init(store: &Store) -> Result<()> {
         let p = root.join(d);
         std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, "create directory", e))?;
     }
-    crate::db::create(&store.users_db(), crate::db::Which::Users)?;
-    crate::db::create(&store.mailboxes_db(), crate::db::Which::Mailboxes)?;
+    let lock = root.join(lock::DATABASES_LOCK);
+    crate::store::fsutil::open_regular(&lock, crate::store::fsutil::Access::Create)
+        .map_err(|e| e.into_error(&lock, "create"))?;
+    crate::db::create(&store.users_db(), DbKind::Users)?;
+    crate::db::create(&store.mailboxes_db(), DbKind::Mailboxes)?;
     crate::store::fsutil::sync_dir(root)
 }
 
-/// Takes the mailbox-list lock for a change of the list (create, delete, rename).
-pub fn lock_list(store: &Store, mode: Mode) -> Result<Lock> {
-    let db = store.mailboxes_db();
-    lock::lock_store(store.root(), mode, Wait::default_for_writers(), || {
-        Error::db(
-            &db,
-            "the mailbox list is being rebuilt or changed by another process",
-            "try again when `reconstruct -m` has finished",
-        )
-    })
+/// Takes the list-change lock, for a change of which mailboxes or users exist.
+pub(crate) fn list_changes(store: &Store) -> Result<Lock> {
+    lock::list_changes(store.root(), Wait::default_for_writers())
+        .map_err(|e| e.into_error(|| Error::ListBusy))
 }
 
-/// A mailbox that exists on disk: its parsed name and directory.
-pub fn existing_mailbox(store: &Store, name: &str) -> Result<(MailboxName, PathBuf)> {
-    let name = MailboxName::parse(name)?;
-    let dir = store.mailbox_dir(&name);
-    if !store.has_mailbox_dir(&name) {
-        return Err(Error::UnknownMailbox(name.to_string()));
+/// Exclusive locks on every mailbox of `names` that has a directory, in name order
+/// (the lock order), so nobody has one open while it moves or goes away.
+pub(crate) fn lock_all(store: &Store, names: &[MailboxName]) -> Result<Vec<Lock>> {
+    let mut sorted: Vec<&MailboxName> = names.iter().collect();
+    sorted.sort();
+    let mut locks = Vec::new();
+    for n in sorted {
+        if store.has_mailbox_dir(n) {
+            let dir = store.mailbox_dir(n);
+            let l = lock::mailbox(&dir, Mode::Exclusive, Wait::default_for_writers(), true)
+                .map_err(|e| e.into_error(|| Error::MailboxBusy(n.to_string())))?;
+            locks.extend(l);
+        }
     }
-    Ok((name, dir))
+    Ok(locks)
 }
 
-/// Takes a mailbox's lock.
-pub fn lock_mailbox(
-    store: &Store,
-    name: &MailboxName,
-    mode: Mode,
-    wait: Wait,
-    create: bool,
-) -> Result<Option<Lock>> {
-    let dir = store.mailbox_dir(name);
-    let shown = name.to_string();
-    lock::lock_mailbox(&dir, mode, wait, create, || {
-        Error::MailboxBusy(shown.clone())
-    })
-}
-
-/// Takes a mailbox's lock for a write and opens its index: what deliver, flags and
-/// expunge all start with. The lock is held as long as the returned value lives.
-pub fn open_for_write(
-    store: &Store,
-    name: &MailboxName,
-    dir: &std::path::Path,
-) -> Result<(Option<Lock>, crate::index::Index)> {
-    let lock = lock_mailbox(
-        store,
-        name,
-        Mode::Exclusive,
-        Wait::default_for_writers(),
-        true,
-    )?;
-    let index = crate::index::Index::open(&dir.join(crate::store::INDEX_FILE))?;
-    Ok((lock, index))
+/// The error for a mailbox that does not exist, with the closest listed name.
+pub(crate) fn unknown_mailbox(store: &Store, name: &MailboxName) -> Error {
+    let listed: Vec<MailboxName> = crate::db::mailboxes::list(store, None)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| MailboxName::parse(&e.name).ok())
+        .collect();
+    Error::UnknownMailbox {
+        name: name.to_string(),
+        suggestion: crate::reconstruct::closest(&name.to_string(), &listed),
+    }
 }

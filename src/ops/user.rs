@@ -1,14 +1,12 @@
 //! User database operations. A user's INBOX is made with the user and their whole
 //! tree goes with them.
 
-use super::lock_list;
+use super::{list_changes, lock_all};
 use crate::db::mailboxes::{self, Entry};
 use crate::db::users::{self, User};
-use crate::db::{self, Which};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::lock::{Mode, Wait};
-use crate::store::names::{MailboxName, check_user_name};
+use crate::store::names::{MailboxName, USERS_ROOT, check_user_name};
 
 /// Adds users with their INBOXes. The INBOX directories and list entries come
 /// first, the user records last: a crash in between leaves a directory that
@@ -23,76 +21,98 @@ pub fn add(store: &Store, names: &[String]) -> Result<Vec<Entry>> {
             return Err(Error::Usage(format!("{n:?}: named twice")));
         }
     }
-    let _list = lock_list(store, Mode::Exclusive)?;
-    let upath = store.users_db();
-    let udb = db::open_rw(&upath, Which::Users)?;
+    let _list = list_changes(store)?;
     for n in names {
-        if users_has(&udb, &upath, n)? {
+        if users::exists(store, n)? {
             return Err(Error::UserExists(n.clone()));
         }
     }
-    let mpath = store.mailboxes_db();
-    let mdb = db::open_rw(&mpath, Which::Mailboxes)?;
-    let made = mailboxes::write(&mdb, &mpath, |t| {
+    let made = mailboxes::change(store, |t| {
         let mut made = Vec::new();
         for n in names {
-            let inbox = MailboxName::parse(&format!("{}/{n}", crate::store::names::USERS_ROOT))?;
+            let inbox = MailboxName::parse(&format!("{USERS_ROOT}/{n}"))?;
             made.extend(super::mailbox::create_in(t, store, &inbox)?);
         }
         Ok(made)
     })?;
-    users::add(&udb, &upath, names, db::now_unix())?;
+    let udb = users::open_rw(store)?;
+    users::add(&udb, names, crate::store::time::now_unix())?;
     Ok(made)
 }
 
-fn users_has(udb: &redb::Database, path: &std::path::Path, name: &str) -> Result<bool> {
-    use redb::ReadableDatabase;
-    let txn = udb
-        .begin_read()
-        .map_err(|e| db::damaged(path, Which::Users, e))?;
-    let t = txn
-        .open_table(users::USERS_TABLE)
-        .map_err(|e| db::damaged(path, Which::Users, e))?;
-    Ok(t.get(name)
-        .map_err(|e| db::damaged(path, Which::Users, e))?
-        .is_some())
-}
-
 pub fn list(store: &Store) -> Result<Vec<User>> {
-    let _list = lock_list(store, Mode::Shared)?;
-    users::list(&store.users_db())
+    Ok(users::list(store)?
+        .iter()
+        .map(|(n, r)| User::new(n, r))
+        .collect())
 }
 
-/// Deletes a user: the mailbox list entries first, then the user record, then the
-/// mail on disk.
+/// Deletes a user: under the locks of every mailbox they own, the mailbox list
+/// entries first, then the user record, then the mail on disk.
 pub fn delete(store: &Store, name: &str) -> Result<usize> {
     check_user_name(name)?;
-    let _list = lock_list(store, Mode::Exclusive)?;
-    let upath = store.users_db();
-    let udb = db::open_rw(&upath, Which::Users)?;
-    if !users_has(&udb, &upath, name)? {
+    let _list = list_changes(store)?;
+    if !users::exists(store, name)? {
         return Err(Error::UnknownUser(name.to_owned()));
     }
-    let inbox = MailboxName::parse(&format!("{}/{name}", crate::store::names::USERS_ROOT))?;
+    let inbox = MailboxName::parse(&format!("{USERS_ROOT}/{name}"))?;
     let dir = store.mailbox_dir(&inbox);
-    // Nobody may have the INBOX open while it goes.
-    let _lock = if dir.is_dir() {
-        super::lock_mailbox(store, &inbox, Mode::Exclusive, Wait::No, true)?
-    } else {
-        None
-    };
-    let mpath = store.mailboxes_db();
-    let mdb = db::open_rw(&mpath, Which::Mailboxes)?;
-    let removed = mailboxes::write(&mdb, &mpath, |t| {
+    // Every mailbox of theirs, listed or only on disk: nobody may have one open.
+    let mut names: Vec<MailboxName> = mailboxes::list(store, Some(&inbox))?
+        .iter()
+        .filter_map(|e| MailboxName::parse(&e.name).ok())
+        .collect();
+    for n in on_disk(store, &inbox) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let _locks = lock_all(store, &names)?;
+    let removed = mailboxes::change(store, |t| {
         let sub = t.subtree(&inbox)?;
         for e in &sub {
             t.remove(&e.name)?;
         }
         Ok(sub.len())
     })?;
-    users::delete(&udb, &upath, name)?;
-    if dir.exists() {
+    let udb = users::open_rw(store)?;
+    users::delete(&udb, name)?;
+    drop(udb);
+    if store.has_mailbox_dir(&inbox) {
         super::mailbox::remove_tree(&dir)?;
     }
     Ok(removed)
+}
+
+/// Every mailbox directory at and below `top`.
+fn on_disk(store: &Store, top: &MailboxName) -> Vec<MailboxName> {
+    let mut out = Vec::new();
+    let mut stack = vec![top.clone()];
+    while let Some(n) = stack.pop() {
+        if !store.has_mailbox_dir(&n) {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(store.mailbox_dir(&n)) else {
+            out.push(n);
+            continue;
+        };
+        for item in rd.flatten() {
+            if !item.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if let Some(child) = item
+                .file_name()
+                .to_str()
+                .and_then(crate::store::names::decode)
+            {
+                let mut parts = n.parts().to_vec();
+                parts.push(child);
+                if let Ok(c) = MailboxName::from_parts(n.root(), parts) {
+                    stack.push(c);
+                }
+            }
+        }
+        out.push(n);
+    }
+    out
 }

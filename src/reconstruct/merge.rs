@@ -1,24 +1,61 @@
-//! The merge of what survives (old index, mailbox-list mirror) with what the files
-//! say, following DESIGN.md's rules. Pure: no I/O, so every rule has a unit test.
+//! The merge of what survives (the old index, or what salvage read of it, and the
+//! bounds the mailbox list reserved) with what the files say, following the rules
+//! of DESIGN.md and the promises behind them:
+//! - a UID is never given twice under one UIDVALIDITY: new UIDs start above the
+//!   largest bound known, and a file without a record below it gets a new UID;
+//! - a flag belongs to the content it was set on: a record's flags are kept only
+//!   while its file's BLAKE3 matches it, never moved to other content;
+//! - every record's UID is below UIDNEXT, and UIDNEXT fits in 32 bits: when UIDs
+//!   run out the plan says so, and the mailbox gets a new UIDVALIDITY.
+//!
+//! Pure: no I/O, so every rule has a unit test.
 
 use super::scan::{FileState, Parsed};
 use crate::index::State;
 use crate::index::record::{Header, Record};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use crate::index::record::MAX_UID;
 
 /// A message file as scanned.
 pub struct Scanned {
     pub uid: u32,
     pub state: FileState,
-    pub identity: Identity,
+    pub file: FileId,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Identity {
+/// What identifies a file on disk: `--quick` trusts a file whose size, device,
+/// inode and modification time are those its record holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
     pub len: u64,
     pub dev: u64,
     pub ino: u64,
     pub mtime_ns: i64,
+}
+
+impl FileId {
+    pub fn of(r: &Record) -> FileId {
+        FileId {
+            len: r.file_size.get(),
+            dev: r.file_dev.get(),
+            ino: r.file_ino.get(),
+            mtime_ns: r.file_mtime_ns.get(),
+        }
+    }
+
+    pub fn matches(&self, r: &Record) -> bool {
+        *self == FileId::of(r)
+    }
+}
+
+/// What the mailbox may have shown clients, as far as anything proves it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// UIDs below it may have been seen (the largest UIDNEXT known).
+    pub uid_floor: u32,
+    /// The largest MODSEQ that may have been given out.
+    pub modseq_floor: u64,
 }
 
 /// Where a new record's cache entry comes from.
@@ -40,57 +77,58 @@ pub struct Planned {
 
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// `None`: nothing survives; a new UIDVALIDITY must be chosen.
-    pub uidvalidity: Option<u32>,
     pub uidnext: u32,
     pub highestmodseq: u64,
     pub records: Vec<Planned>,
     pub kept: usize,
     pub added: Vec<u32>,
-    /// (file UID, new UID): interrupted deliveries and changed files.
+    /// (file UID, new UID): interrupted deliveries, changed files, UIDs out of range.
     pub renumbered: Vec<(u32, u32)>,
-    /// UIDs whose content no longer matched their record (also in `renumbered`).
+    /// UIDs whose content no longer matched their record (also in `renumbered`):
+    /// their old records, flags included, are dropped.
     pub changed_content: Vec<u32>,
     pub dropped: Vec<u32>,
     pub reparsed: usize,
     pub bad: Vec<u32>,
     /// Files that could not be read: their records are kept, the files left alone.
     pub unreadable: Vec<String>,
+    /// The UID space ran out: the plan numbers the files for a new UIDVALIDITY.
+    pub exhausted: bool,
 }
 
 impl Plan {
     /// Messages in the mailbox after the plan: every record it keeps or makes.
     pub fn messages(&self) -> usize {
-        self.kept + self.added.len() + self.renumbered.len()
+        self.records.len()
     }
 
     /// Whether the index must be written at all.
     pub fn changes_anything(&self, old: Option<&State>) -> bool {
         let Some(old) = old else { return true };
-        !self.added.is_empty()
+        self.exhausted
+            || !self.added.is_empty()
             || !self.renumbered.is_empty()
             || !self.dropped.is_empty()
             || self.records.iter().any(|p| p.changed)
             || old.header.uidnext.get() != self.uidnext
+            || old.header.highestmodseq.get() != self.highestmodseq
             || old.header.exists.get() as usize != self.records.len()
     }
 }
 
 /// The plan [`merge`] gives when each of the old records (`records`, in UID order)
-/// has its file, unchanged (`Same`, with the identity the record holds) and there
-/// is no other file: if that changes nothing, the same plan without its records,
-/// else `None`. What `--quick` needs for a mailbox it leaves alone, without
-/// copying every record.
-pub fn unchanged(h: &Header, records: &[Record], mirror: Option<(u32, u32)>) -> Option<Plan> {
+/// has its file, unchanged (`Same`, with the identity the record holds), there is
+/// no other file and the bounds are the header's own: then the same plan without
+/// its records, else `None`. What `--quick` needs for a mailbox it leaves alone,
+/// without copying every record.
+pub fn unchanged(h: &Header, records: &[Record], bounds: Bounds) -> Option<Plan> {
     let uidnext = h.uidnext.get();
     let max_uid = records.last().map_or(0, |r| r.uid.get());
-    let same = h.uidvalidity.get() != 0
-        && uidnext >= 1
-        && uidnext > max_uid
-        && mirror.is_none_or(|(_, next)| next <= uidnext)
+    let same = uidnext > max_uid
+        && bounds.uid_floor <= uidnext
+        && bounds.modseq_floor <= h.highestmodseq.get()
         && h.exists.get() as usize == records.len();
     same.then(|| Plan {
-        uidvalidity: Some(h.uidvalidity.get()),
         uidnext,
         highestmodseq: h.highestmodseq.get(),
         kept: records.len(),
@@ -98,49 +136,81 @@ pub fn unchanged(h: &Header, records: &[Record], mirror: Option<(u32, u32)>) -> 
     })
 }
 
-/// Applies the rules. `modseq_floor` is the HIGHESTMODSEQ to start from when no
-/// index survives (it must not go below what clients may have seen).
+/// Hands out new UIDs above everything a client could have seen, skipping names
+/// something else holds.
+struct NewUids<'a> {
+    next: u64,
+    taken: &'a BTreeSet<u32>,
+}
+
+impl NewUids<'_> {
+    fn take(&mut self) -> Option<u32> {
+        while self.next <= u64::from(MAX_UID) {
+            let uid = self.next as u32;
+            self.next += 1;
+            if !self.taken.contains(&uid) {
+                return Some(uid);
+            }
+        }
+        None
+    }
+}
+
+/// Applies the rules. `old` is what survives of the index (its records may be a
+/// salvaged subset, or none when the index was foreign); `None` when there is no
+/// index at all, and then files keep their UIDs. `blocked` are UIDs whose names
+/// something other than a message file holds.
 pub fn merge(
     old: Option<&State>,
-    mirror: Option<(u32, u32)>,
+    bounds: Bounds,
     files: Vec<Scanned>,
-    modseq_floor: u64,
+    blocked: &[u32],
     now: i64,
 ) -> Plan {
-    let mut plan = Plan::default();
-    let old_uidnext = old.map(|s| s.header.uidnext.get()).unwrap_or(0);
-    let mirror_uidnext = mirror.map(|m| m.1).unwrap_or(0);
     let max_file_uid = files.iter().map(|f| f.uid).max().unwrap_or(0);
-    let old_highest = old
-        .map(|s| s.header.highestmodseq.get())
-        .unwrap_or(modseq_floor);
-    let max_old_modseq = old
-        .map(|s| {
-            s.records
-                .values()
-                .map(|r| r.modseq.get())
-                .max()
-                .unwrap_or(0)
+    // A file without a record below the old UIDNEXT gets a new UID; new UIDs
+    // start above that and above the bound.
+    let floor = old.map_or(0, |s| s.header.uidnext.get());
+    let mut taken: BTreeSet<u32> = files.iter().map(|f| f.uid).collect();
+    taken.extend(blocked.iter().copied());
+    let first_new = u64::from(floor)
+        .max(u64::from(bounds.uid_floor))
+        .max(u64::from(max_file_uid) + 1)
+        .max(1);
+    let renumbers = files
+        .iter()
+        .filter(|f| {
+            let rec = old.and_then(|s| s.records.get(&f.uid));
+            match &f.state {
+                FileState::Parsed(p) => match rec {
+                    Some(r) => r.guid != p.guid,
+                    None => old.is_some() && f.uid < floor,
+                },
+                _ => false,
+            }
         })
+        .count() as u64;
+    if max_file_uid > MAX_UID || first_new + renumbers > u64::from(MAX_UID) + 1 {
+        return fresh(old, bounds, files, &taken, now);
+    }
+
+    let mut plan = Plan::default();
+    let old_highest = old.map_or(0, |s| s.header.highestmodseq.get());
+    let max_old_modseq = old
+        .and_then(|s| s.records.values().map(|r| r.modseq.get()).max())
         .unwrap_or(0);
     // Every change this run makes gets one modseq above anything seen before, so
     // clients resynchronise exactly the messages that changed.
-    let modseq = old_highest.max(max_old_modseq) + 1;
+    let base = old_highest.max(max_old_modseq).max(bounds.modseq_floor);
+    let modseq = base + 1;
+    let mut uids = NewUids {
+        next: first_new,
+        taken: &taken,
+    };
 
-    plan.uidvalidity = old
-        .map(|s| s.header.uidvalidity.get())
-        .or(mirror.map(|m| m.0))
-        .filter(|&v| v != 0);
-    // New UIDs are handed out above everything a client could have seen.
-    let mut next_new = old_uidnext
-        .max(mirror_uidnext)
-        .max(max_file_uid.saturating_add(1))
-        .max(1);
-    // UIDs with a surviving record, ascending (the files come sorted).
     let mut seen: Vec<u32> = Vec::with_capacity(files.len());
     plan.records.reserve(files.len());
-    let mut to_renumber: Vec<(u32, Box<Parsed>, Identity, Option<Record>)> = Vec::new();
-
+    let mut to_renumber: Vec<(u32, Box<Parsed>, FileId)> = Vec::new();
     let mut records = old.map(|s| Cursor::new(&s.records));
     for f in files {
         let old_rec = records.as_mut().and_then(|c| c.get(f.uid)).copied();
@@ -163,7 +233,7 @@ pub fn merge(
                 seen.push(f.uid);
                 plan.kept += 1;
                 let before = r;
-                set_identity(&mut r, &f.identity);
+                set_file(&mut r, &f.file);
                 plan.records.push(Planned {
                     changed: r != before,
                     record: r,
@@ -174,11 +244,11 @@ pub fn merge(
                 plan.reparsed += 1;
                 match old_rec {
                     Some(r) if r.guid == p.guid => {
-                        // --full: same content, fresh cache.
+                        // Same content: its record and flags stay, with a fresh cache.
                         seen.push(f.uid);
                         plan.kept += 1;
                         let mut rec = r;
-                        set_identity(&mut rec, &f.identity);
+                        set_file(&mut rec, &f.file);
                         fill_from_parse(&mut rec, &p);
                         plan.records.push(Planned {
                             changed: true,
@@ -186,20 +256,22 @@ pub fn merge(
                             cache: CacheFrom::New(p),
                         });
                     }
-                    Some(r) => {
+                    Some(_) => {
+                        // Other content under a UID clients know: a new UID, and
+                        // none of the old record's flags (they were set on the
+                        // content that is gone).
                         plan.changed_content.push(f.uid);
-                        to_renumber.push((f.uid, p, f.identity, Some(r)));
+                        to_renumber.push((f.uid, p, f.file));
                     }
-                    None if old.is_some() && f.uid < old_uidnext => {
-                        // An interrupted delivery: clients may have seen this UIDNEXT
-                        // and skipped the UID, so it must not appear under it now.
-                        to_renumber.push((f.uid, p, f.identity, None));
+                    None if old.is_some() && f.uid < floor => {
+                        // An interrupted delivery, or a file restored under a UID a
+                        // client may have seen as absent: it must not appear there.
+                        to_renumber.push((f.uid, p, f.file));
                     }
                     None => {
                         plan.added.push(f.uid);
-                        let rec = new_record(f.uid, &p, &f.identity, now, modseq);
                         plan.records.push(Planned {
-                            record: rec,
+                            record: new_record(f.uid, &p, &f.file, now, modseq),
                             cache: CacheFrom::New(p),
                             changed: true,
                         });
@@ -208,20 +280,12 @@ pub fn merge(
             }
         }
     }
-    for (from, p, id, old_rec) in to_renumber {
-        let uid = next_new;
-        next_new = next_new.saturating_add(1);
+    for (from, p, file) in to_renumber {
+        // Counted above: there is a UID for each.
+        let Some(uid) = uids.take() else { break };
         plan.renumbered.push((from, uid));
-        let mut rec = new_record(uid, &p, &id, now, modseq);
-        if let Some(o) = old_rec {
-            // The file was damaged, not replaced: the user's flags and the date stay.
-            rec.system_flags = o.system_flags;
-            rec.user_flags = o.user_flags;
-            rec.internal_date = o.internal_date;
-            rec.internal_date_zone = o.internal_date_zone;
-        }
         plan.records.push(Planned {
-            record: rec,
+            record: new_record(uid, &p, &file, now, modseq),
             cache: CacheFrom::New(p),
             changed: true,
         });
@@ -234,20 +298,117 @@ pub fn merge(
             .filter(|u| seen.binary_search(u).is_err())
             .copied()
             .collect();
+        // Those are reported as renumbered (their records go all the same).
         plan.dropped.retain(|u| !plan.changed_content.contains(u));
     }
     // UIDs are unique: an unstable sort gives the same order without the stable
     // sort's scratch buffer (fresh pages the kernel must zero, measurable here).
     plan.records.sort_unstable_by_key(|p| p.record.uid.get());
-    let max_uid = plan.records.last().map(|p| p.record.uid.get()).unwrap_or(0);
-    plan.uidnext = next_new.max(max_uid.saturating_add(1));
-    let any_change = plan.records.iter().any(|p| p.changed) || !plan.dropped.is_empty();
+    // Above every file's UID too (those set aside as BAD included: a client may
+    // have seen one), and above every UID handed out here.
+    let max_uid = plan.records.last().map_or(0, |p| p.record.uid.get());
+    let next = uids.next.max(u64::from(max_uid) + 1);
+    plan.uidnext = next.min(u64::from(u32::MAX)) as u32;
+    // A changed record needs a MODSEQ above anything seen; with none, the
+    // mailbox's HIGHESTMODSEQ is only raised to what may have been seen.
+    let any_change = plan.records.iter().any(|p| p.changed)
+        || !plan.dropped.is_empty()
+        || !plan.renumbered.is_empty();
     plan.highestmodseq = if any_change || old.is_none() {
         modseq
     } else {
-        old_highest
+        base
     };
-    debug_assert_eq!(plan.messages(), plan.records.len());
+    plan
+}
+
+/// The plan for a new UIDVALIDITY when the UID space ran out: every file keeps its
+/// UID but those beyond [`MAX_UID`], which get the lowest free ones; a record whose
+/// content still matches keeps its flags (they belong to that content), and no UID
+/// of the old epoch constrains the new one.
+fn fresh(
+    old: Option<&State>,
+    bounds: Bounds,
+    files: Vec<Scanned>,
+    taken: &BTreeSet<u32>,
+    now: i64,
+) -> Plan {
+    let mut plan = Plan {
+        exhausted: true,
+        ..Plan::default()
+    };
+    let modseq = bounds
+        .modseq_floor
+        .max(old.map_or(0, |s| s.header.highestmodseq.get()))
+        + 1;
+    let mut free = NewUids { next: 1, taken };
+    let mut kept_uids = BTreeSet::new();
+    for f in files {
+        let old_rec = old.and_then(|s| s.records.get(&f.uid)).copied();
+        let uid = if f.uid > MAX_UID {
+            match free.take() {
+                Some(u) => {
+                    plan.renumbered.push((f.uid, u));
+                    u
+                }
+                // Every UID is taken: the file stays where it is, out of the index.
+                None => continue,
+            }
+        } else {
+            f.uid
+        };
+        match f.state {
+            FileState::Nul(_) => plan.bad.push(f.uid),
+            FileState::Failed(why) => plan.unreadable.push(why),
+            FileState::Same => {
+                if let Some(mut r) = old_rec {
+                    set_file(&mut r, &f.file);
+                    r.uid = uid.into();
+                    r.modseq = modseq.into();
+                    kept_uids.insert(f.uid);
+                    plan.kept += 1;
+                    plan.records.push(Planned {
+                        record: r,
+                        cache: CacheFrom::Old,
+                        changed: true,
+                    });
+                }
+            }
+            FileState::Parsed(p) => {
+                plan.reparsed += 1;
+                let mut rec = new_record(uid, &p, &f.file, now, modseq);
+                match old_rec {
+                    Some(r) if r.guid == p.guid => {
+                        rec.system_flags = r.system_flags;
+                        rec.user_flags = r.user_flags;
+                        rec.internal_date = r.internal_date;
+                        rec.internal_date_zone = r.internal_date_zone;
+                        kept_uids.insert(f.uid);
+                        plan.kept += 1;
+                    }
+                    Some(_) => plan.changed_content.push(f.uid),
+                    None => plan.added.push(uid),
+                }
+                plan.records.push(Planned {
+                    record: rec,
+                    cache: CacheFrom::New(p),
+                    changed: true,
+                });
+            }
+        }
+    }
+    if let Some(s) = old {
+        plan.dropped = s
+            .records
+            .keys()
+            .filter(|u| !kept_uids.contains(u))
+            .copied()
+            .collect();
+    }
+    plan.records.sort_unstable_by_key(|p| p.record.uid.get());
+    let max_uid = plan.records.last().map_or(0, |p| p.record.uid.get());
+    plan.uidnext = max_uid.saturating_add(1).max(1);
+    plan.highestmodseq = modseq;
     plan
 }
 
@@ -282,7 +443,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn set_identity(r: &mut Record, id: &Identity) {
+fn set_file(r: &mut Record, id: &FileId) {
     r.file_size = id.len.into();
     r.file_dev = id.dev.into();
     r.file_ino = id.ino.into();
@@ -301,7 +462,7 @@ fn fill_from_parse(r: &mut Record, p: &Parsed) {
 pub fn record_without_index(
     uid: u32,
     p: &Parsed,
-    id: &Identity,
+    id: &FileId,
     modseq_floor: u64,
     now: i64,
 ) -> Record {
@@ -310,7 +471,7 @@ pub fn record_without_index(
 
 /// A record for a message nobody knew: no flags; its internal date is the file's
 /// modification time (the closest thing to a delivery time that survives).
-fn new_record(uid: u32, p: &Parsed, id: &Identity, now: i64, modseq: u64) -> Record {
+fn new_record(uid: u32, p: &Parsed, id: &FileId, now: i64, modseq: u64) -> Record {
     let date = if id.mtime_ns > 0 {
         id.mtime_ns / 1_000_000_000
     } else {
@@ -322,7 +483,7 @@ fn new_record(uid: u32, p: &Parsed, id: &Identity, now: i64, modseq: u64) -> Rec
         modseq: modseq.into(),
         ..Record::default()
     };
-    set_identity(&mut r, id);
+    set_file(&mut r, id);
     fill_from_parse(&mut r, p);
     r
 }
@@ -331,8 +492,7 @@ fn new_record(uid: u32, p: &Parsed, id: &Identity, now: i64, modseq: u64) -> Rec
 mod tests {
     use super::*;
     use crate::index::CacheEntry;
-    use crate::index::new_header;
-    use crate::index::record::flag;
+    use crate::index::record::{Identity, flag};
 
     fn parsed(tag: u8) -> FileState {
         FileState::Parsed(Box::new(Parsed {
@@ -353,7 +513,7 @@ mod tests {
         Scanned {
             uid,
             state,
-            identity: Identity {
+            file: FileId {
                 len: 100,
                 dev: 1,
                 ino: uid as u64,
@@ -363,8 +523,12 @@ mod tests {
     }
 
     fn old(uidnext: u32, recs: &[(u32, u8, u32)]) -> State {
+        let id = Identity {
+            mailbox_id: 1,
+            uidvalidity: 42,
+        };
         let mut s = State {
-            header: new_header(42, uidnext, 9),
+            header: Header::new(id, uidnext, 9),
             ..State::default()
         };
         for &(uid, tag, flags) in recs {
@@ -381,17 +545,21 @@ mod tests {
         s
     }
 
+    const NO: Bounds = Bounds {
+        uid_floor: 0,
+        modseq_floor: 0,
+    };
+
     #[test]
     fn matching_files_keep_flags_and_missing_files_are_dropped() {
         let o = old(4, &[(1, 1, flag::SEEN), (2, 2, flag::FLAGGED), (3, 3, 0)]);
         let plan = merge(
             Some(&o),
-            None,
+            NO,
             vec![file(1, FileState::Same), file(2, FileState::Same)],
-            0,
+            &[],
             0,
         );
-        assert_eq!(plan.uidvalidity, Some(42));
         assert_eq!(plan.kept, 2);
         assert_eq!(plan.dropped, vec![3]);
         assert_eq!(plan.records[0].record.system_flags.get(), flag::SEEN);
@@ -405,9 +573,9 @@ mod tests {
         let o = old(6, &[(1, 1, 0)]);
         let plan = merge(
             Some(&o),
-            None,
+            NO,
             vec![file(1, FileState::Same), file(4, parsed(4))],
-            0,
+            &[],
             0,
         );
         assert_eq!(plan.renumbered, vec![(4, 6)]);
@@ -415,17 +583,47 @@ mod tests {
     }
 
     #[test]
+    fn new_uids_and_uidnext_continue_above_the_bound() {
+        // The list reserved up to 50: a file at or above UIDNEXT keeps its UID (it
+        // was never shown under another), one below it gets a UID above 50.
+        let o = old(3, &[(1, 1, 0)]);
+        let bounds = Bounds {
+            uid_floor: 50,
+            modseq_floor: 400,
+        };
+        let plan = merge(
+            Some(&o),
+            bounds,
+            vec![
+                file(1, FileState::Same),
+                file(2, parsed(2)),
+                file(7, parsed(7)),
+            ],
+            &[],
+            0,
+        );
+        assert_eq!(plan.renumbered, vec![(2, 50)]);
+        assert_eq!(plan.added, vec![7]);
+        assert_eq!(plan.uidnext, 51);
+        assert!(plan.highestmodseq > 400, "MODSEQ never goes down");
+        // With nothing to renumber, UIDNEXT still moves up to the bound.
+        let plan = merge(Some(&o), bounds, vec![file(1, FileState::Same)], &[], 0);
+        assert_eq!(plan.uidnext, 50);
+        assert!(plan.highestmodseq >= 400);
+    }
+
+    #[test]
     fn file_at_or_above_uidnext_keeps_its_uid() {
         let o = old(3, &[(1, 1, 0)]);
         let plan = merge(
             Some(&o),
-            None,
+            NO,
             vec![
                 file(1, FileState::Same),
                 file(3, parsed(3)),
                 file(9, parsed(9)),
             ],
-            0,
+            &[],
             0,
         );
         assert_eq!(plan.added, vec![3, 9]);
@@ -434,42 +632,96 @@ mod tests {
     }
 
     #[test]
-    fn changed_content_gets_a_new_uid_and_keeps_flags() {
-        let o = old(3, &[(1, 1, flag::SEEN), (2, 2, 0)]);
+    fn changed_content_gets_a_new_uid_and_no_flags() {
+        let o = old(3, &[(1, 1, flag::SEEN | flag::DELETED), (2, 2, 0)]);
         let plan = merge(
             Some(&o),
-            None,
+            NO,
             vec![file(1, parsed(7)), file(2, FileState::Same)],
-            0,
+            &[],
             0,
         );
         assert_eq!(plan.renumbered, vec![(1, 3)]);
         assert_eq!(plan.changed_content, vec![1]);
-        assert!(plan.dropped.is_empty());
+        assert!(plan.dropped.is_empty(), "reported as renumbered");
         let r = plan
             .records
             .iter()
             .find(|p| p.record.uid.get() == 3)
             .unwrap();
-        assert_eq!(r.record.system_flags.get(), flag::SEEN);
+        assert_eq!(
+            r.record.system_flags.get(),
+            0,
+            "flags stay with the old content"
+        );
     }
 
     #[test]
-    fn no_index_keeps_file_uids_and_the_mirror() {
+    fn new_uids_skip_names_something_else_holds() {
+        let o = old(3, &[(1, 1, 0)]);
         let plan = merge(
-            None,
-            Some((77, 20)),
-            vec![file(3, parsed(3)), file(5, parsed(5))],
-            1000,
+            Some(&o),
+            NO,
+            vec![file(1, parsed(9)), file(2, parsed(2))],
+            &[3, 4],
             0,
         );
-        assert_eq!(plan.uidvalidity, Some(77));
+        assert_eq!(plan.renumbered, vec![(1, 5), (2, 6)]);
+        assert!(
+            plan.records
+                .iter()
+                .all(|p| p.record.uid.get() < plan.uidnext)
+        );
+    }
+
+    #[test]
+    fn no_index_keeps_file_uids_above_the_bound() {
+        let b = Bounds {
+            uid_floor: 20,
+            modseq_floor: 1000,
+        };
+        let plan = merge(
+            None,
+            b,
+            vec![file(3, parsed(3)), file(5, parsed(5))],
+            &[],
+            0,
+        );
         assert_eq!(plan.added, vec![3, 5]);
         assert_eq!(plan.uidnext, 20);
-        assert!(plan.highestmodseq > 1000);
-        let plan = merge(None, None, vec![file(3, parsed(3))], 0, 0);
-        assert_eq!(plan.uidvalidity, None);
+        assert_eq!(plan.highestmodseq, 1001);
+        let plan = merge(None, NO, vec![file(3, parsed(3))], &[], 0);
         assert_eq!(plan.uidnext, 4);
+    }
+
+    #[test]
+    fn when_uids_run_out_the_plan_says_so_and_renumbers_nothing_onto_a_taken_name() {
+        let o = old(MAX_UID, &[(1, 1, flag::SEEN), (2, 2, 0)]);
+        let plan = merge(
+            Some(&o),
+            NO,
+            vec![
+                file(1, FileState::Same),
+                file(2, parsed(8)),
+                file(u32::MAX, parsed(5)),
+            ],
+            &[3],
+            0,
+        );
+        assert!(plan.exhausted);
+        assert_eq!(plan.renumbered, vec![(u32::MAX, 4)]);
+        assert_eq!(plan.uidnext, 5);
+        assert_eq!(plan.records[0].record.system_flags.get(), flag::SEEN);
+        assert_eq!(
+            plan.records[1].record.system_flags.get(),
+            0,
+            "changed content"
+        );
+        assert!(
+            plan.records
+                .iter()
+                .all(|p| p.record.uid.get() < plan.uidnext)
+        );
     }
 
     #[test]
@@ -485,10 +737,14 @@ mod tests {
                 let FileState::Parsed(p) = state else {
                     unreachable!()
                 };
-                record_without_index(uid, &p, &file(uid, FileState::Same).identity, 1000, 7)
+                record_without_index(uid, &p, &file(uid, FileState::Same).file, 1000, 7)
             })
             .collect();
-        let plan = merge(None, Some((77, 20)), files, 1000, 7);
+        let b = Bounds {
+            uid_floor: 20,
+            modseq_floor: 1000,
+        };
+        let plan = merge(None, b, files, &[], 7);
         let got: Vec<Record> = plan.records.iter().map(|p| p.record).collect();
         assert_eq!(got, expect);
         assert_eq!(plan.highestmodseq, 1001);
@@ -502,54 +758,39 @@ mod tests {
                 .map(|r| Scanned {
                     uid: r.uid.get(),
                     state: FileState::Same,
-                    identity: Identity {
-                        len: r.file_size.get(),
-                        dev: r.file_dev.get(),
-                        ino: r.file_ino.get(),
-                        mtime_ns: r.file_mtime_ns.get(),
-                    },
+                    file: FileId::of(r),
                 })
                 .collect()
         };
         let intact = old(6, &[(1, 1, flag::SEEN), (4, 4, 0), (5, 5, 0)]);
-        let mut no_uidvalidity = intact.clone();
-        no_uidvalidity.header.uidvalidity = 0.into();
         let mut wrong_count = intact.clone();
         wrong_count.header.exists = 2.into();
         let empty = old(1, &[]);
-        for (o, mirror) in [
-            (&intact, None),
-            (&intact, Some((42, 6))),
-            (&intact, Some((7, 3))),
-            (&intact, Some((42, 7))),
-            (&no_uidvalidity, None),
-            (&wrong_count, None),
-            (&empty, None),
-            (&empty, Some((42, 2))),
+        let b = |uid_floor, modseq_floor| Bounds {
+            uid_floor,
+            modseq_floor,
+        };
+        for (o, bounds) in [
+            (&intact, NO),
+            (&intact, b(6, 9)),
+            (&intact, b(3, 2)),
+            (&intact, b(7, 9)),
+            (&intact, b(6, 10)),
+            (&wrong_count, NO),
+            (&empty, NO),
+            (&empty, b(2, 0)),
         ] {
-            let merged = merge(Some(o), mirror, same(o), 0, 0);
-            let merge_changes = merged.uidvalidity.is_none() || merged.changes_anything(Some(o));
+            let merged = merge(Some(o), bounds, same(o), &[], 0);
+            let merge_changes = merged.changes_anything(Some(o));
             let records: Vec<Record> = o.records.values().copied().collect();
-            match unchanged(&o.header, &records, mirror) {
-                None => assert!(merge_changes, "{mirror:?}: merge changes nothing"),
+            match unchanged(&o.header, &records, bounds) {
+                None => assert!(merge_changes, "{bounds:?}: merge changes nothing"),
                 Some(p) => {
-                    assert!(!merge_changes, "{mirror:?}: merge changes something");
+                    assert!(!merge_changes, "{bounds:?}: merge changes something");
                     assert_eq!(
-                        (
-                            p.uidvalidity,
-                            p.uidnext,
-                            p.highestmodseq,
-                            p.kept,
-                            p.messages()
-                        ),
-                        (
-                            merged.uidvalidity,
-                            merged.uidnext,
-                            merged.highestmodseq,
-                            merged.kept,
-                            merged.messages()
-                        ),
-                        "{mirror:?}"
+                        (p.uidnext, p.highestmodseq, p.kept),
+                        (merged.uidnext, merged.highestmodseq, merged.kept),
+                        "{bounds:?}"
                     );
                 }
             }
@@ -589,12 +830,12 @@ mod tests {
         let o = old(3, &[(1, 1, flag::SEEN), (2, 2, 0)]);
         let plan = merge(
             Some(&o),
-            None,
+            NO,
             vec![
                 file(1, FileState::Failed("eio".into())),
                 file(2, FileState::Nul(5)),
             ],
-            0,
+            &[],
             0,
         );
         assert_eq!(plan.bad, vec![2]);
@@ -609,9 +850,9 @@ mod tests {
         let mk = |uid: u32| Scanned {
             uid,
             state: FileState::Same,
-            identity: Identity::default(),
+            file: FileId::default(),
         };
-        let plan = merge(Some(&o), None, vec![mk(1), mk(2)], 0, 0);
+        let plan = merge(Some(&o), NO, vec![mk(1), mk(2)], &[], 0);
         assert!(!plan.changes_anything(Some(&o)));
         assert_eq!(plan.highestmodseq, 9);
     }

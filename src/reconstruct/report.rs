@@ -2,11 +2,31 @@
 
 use serde::Serialize;
 
+/// How one mailbox's rebuild ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Ok,
+    /// Another process held it, and waiting did not help.
+    Busy,
+    Failed,
+}
+
+/// What salvage read from a damaged index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Salvage {
+    /// Records that verified and were used.
+    pub records: usize,
+    /// A verified header copy was found (its UIDNEXT and MODSEQ used as bounds).
+    pub header: bool,
+    pub keywords: usize,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct MailboxReport {
     pub mailbox: String,
-    /// "ok", "busy" or "failed".
-    pub status: &'static str,
+    pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub uidvalidity: u32,
@@ -24,9 +44,17 @@ pub struct MailboxReport {
     pub bad: Vec<String>,
     pub temp_removed: Vec<String>,
     pub unknown_files: Vec<String>,
-    /// The damaged index, kept under this name.
+    /// The damaged or foreign index, kept under this name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_aside: Option<String>,
+    /// What was salvaged from a damaged index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salvaged: Option<Salvage>,
+    /// Why the index was another mailbox's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
+    /// No record of the messages' flags survived: they were added without flags.
+    pub flags_lost: bool,
     pub uidvalidity_changed: bool,
     pub warnings: Vec<String>,
     /// Bytes of message files read.
@@ -37,19 +65,15 @@ pub struct MailboxReport {
 }
 
 impl MailboxReport {
-    pub fn failed(&self) -> bool {
-        self.status != "ok"
+    pub fn new(mailbox: &str) -> MailboxReport {
+        MailboxReport {
+            mailbox: mailbox.to_owned(),
+            ..MailboxReport::default()
+        }
     }
 
-    /// Whether anything was repaired (or would be).
-    pub fn repaired(&self) -> bool {
-        !self.added.is_empty()
-            || !self.renumbered.is_empty()
-            || !self.dropped.is_empty()
-            || !self.bad.is_empty()
-            || !self.temp_removed.is_empty()
-            || self.moved_aside.is_some()
-            || self.uidvalidity_changed
+    pub fn failed(&self) -> bool {
+        self.status != Status::Ok
     }
 }
 
@@ -57,6 +81,7 @@ impl MailboxReport {
 pub struct Total {
     pub mailboxes: usize,
     pub failed: usize,
+    pub busy: usize,
     pub messages: usize,
     pub bytes_read: u64,
     pub elapsed_ms: u64,
@@ -68,7 +93,17 @@ pub struct Total {
 pub struct Report {
     pub dry_run: bool,
     pub mailboxes: Vec<MailboxReport>,
+    /// Listed mailboxes whose directory is gone (`reconstruct -m` removes them).
+    pub gone: Vec<String>,
+    /// Directories that are not mailboxes or could not be read: path and why.
+    pub skipped: Vec<Skipped>,
     pub total: Total,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub why: String,
 }
 
 impl Report {
@@ -76,11 +111,29 @@ impl Report {
         let secs = elapsed.as_secs_f64().max(1e-9);
         let t = &mut self.total;
         t.mailboxes = self.mailboxes.len();
-        t.failed = self.mailboxes.iter().filter(|m| m.failed()).count();
+        t.failed = self
+            .mailboxes
+            .iter()
+            .filter(|m| m.status == Status::Failed)
+            .count();
+        t.busy = self
+            .mailboxes
+            .iter()
+            .filter(|m| m.status == Status::Busy)
+            .count();
         t.messages = self.mailboxes.iter().map(|m| m.messages).sum();
         t.bytes_read = self.mailboxes.iter().map(|m| m.bytes_read).sum();
         t.elapsed_ms = elapsed.as_millis() as u64;
         t.messages_per_sec = (t.messages as f64 / secs).round();
         t.mb_per_sec = (t.bytes_read as f64 / 1e6 / secs * 10.0).round() / 10.0;
+    }
+
+    /// Anything that makes the run's exit status 1: a mailbox failed or was busy,
+    /// or the walk found what it could not take.
+    pub fn incomplete(&self) -> bool {
+        self.total.failed > 0
+            || self.total.busy > 0
+            || !self.gone.is_empty()
+            || !self.skipped.is_empty()
     }
 }

@@ -2,10 +2,11 @@
 //! only step that touches message bytes; it runs in parallel and reads each file
 //! once, hashing and (only when needed) parsing the same buffer.
 
-use super::merge::Identity;
+use super::merge::FileId;
 use crate::error::{Error, Result};
 use crate::index::CacheEntry;
 use crate::index::record::Record;
+use crate::store::fsutil::describe;
 use crate::store::{Entry, classify};
 use std::cell::RefCell;
 use std::fs::{DirEntry, File, Metadata};
@@ -22,12 +23,24 @@ pub struct Listing {
     /// Files already set aside as `<uid>.BAD`.
     pub bad: Vec<String>,
     pub temp: Vec<PathBuf>,
-    /// Index files moved aside by earlier runs.
-    pub set_aside: Vec<String>,
-    /// Anything else: left alone and reported (symlinks among them: never followed).
-    pub unknown: Vec<String>,
-    /// Child mailbox directories (decoded names).
-    pub folders: Vec<String>,
+    /// What holds the name `msgstore.index`.
+    pub index: IndexFile,
+    /// UIDs whose name `<uid>.` something other than a regular file holds (a
+    /// directory, a link, a FIFO): left alone, and never given to a message.
+    pub blocked: Vec<u32>,
+    /// Anything else, and what it is: left alone and reported (links among them:
+    /// never followed).
+    pub unknown: Vec<(String, &'static str)>,
+}
+
+/// What the directory holds under the index's name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub enum IndexFile {
+    #[default]
+    Missing,
+    Regular,
+    /// A FIFO, a directory, a link...: damage, set aside (never opened).
+    Other(&'static str),
 }
 
 pub fn list_dir(dir: &Path) -> Result<Listing> {
@@ -36,8 +49,10 @@ pub fn list_dir(dir: &Path) -> Result<Listing> {
     for item in rd {
         let item = item.map_err(|e| Error::io(dir, "read mailbox directory", e))?;
         let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-            out.unknown
-                .push(item.file_name().to_string_lossy().into_owned());
+            out.unknown.push((
+                item.file_name().to_string_lossy().into_owned(),
+                "a name that is not UTF-8",
+            ));
             continue;
         };
         // The type from the directory entry (lstat only where the file system does
@@ -47,18 +62,25 @@ pub fn list_dir(dir: &Path) -> Result<Listing> {
             .map_err(|e| Error::io(item.path(), "stat", e))?;
         match classify(&name) {
             Entry::Message(uid) if ft.is_file() => out.messages.push((uid, item)),
+            Entry::Message(uid) => {
+                out.blocked.push(uid);
+                out.unknown.push((name, describe(ft)));
+            }
             Entry::Bad(_) if ft.is_file() => out.bad.push(name),
             Entry::Temp if ft.is_file() => out.temp.push(item.path()),
-            Entry::SetAside => out.set_aside.push(name),
-            Entry::Index | Entry::Lock if ft.is_file() => {}
-            Entry::Folder(f) if ft.is_dir() => out.folders.push(f),
-            _ => out.unknown.push(name),
+            Entry::Index if ft.is_file() => out.index = IndexFile::Regular,
+            Entry::Index => out.index = IndexFile::Other(describe(ft)),
+            Entry::Lock if ft.is_file() => {}
+            Entry::SetAside => {}
+            Entry::Folder(_) if ft.is_dir() => {}
+            _ if ft.is_file() => out.unknown.push((name, "a file the store does not name")),
+            _ => out.unknown.push((name, describe(ft))),
         }
     }
     out.messages.sort_unstable_by_key(|m| m.0);
     out.bad.sort();
+    out.blocked.sort_unstable();
     out.unknown.sort();
-    out.folders.sort();
     Ok(out)
 }
 
@@ -93,41 +115,29 @@ pub enum Check {
 }
 
 /// Opens a message file for reading: without updating the access time where the
-/// kernel allows it (a dry run must not change a timestamp), and never through a
-/// symbolic link (the listing saw a regular file; a link put there since is refused).
+/// kernel allows it (a dry run must not change a timestamp), never through a
+/// symbolic link (the listing saw a regular file; a link put there since is
+/// refused), never blocking (a FIFO put there since opens at once and is refused
+/// by its type).
 fn open_message(path: &Path) -> std::io::Result<File> {
-    #[cfg(target_os = "linux")]
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(base | libc::O_NOATIME)
+        .open(path)
     {
-        const O_NOATIME: i32 = 0o1_000_000;
-        const O_NOFOLLOW: i32 = 0o400_000;
-        match std::fs::OpenOptions::new()
+        Ok(f) => Ok(f),
+        // EPERM: O_NOATIME on a file we do not own; anything else is final.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(O_NOATIME | O_NOFOLLOW)
-            .open(path)
-        {
-            Ok(f) => return Ok(f),
-            // EPERM: O_NOATIME on a file we do not own; anything else is final.
-            Err(e) if e.raw_os_error() != Some(1) => return Err(e),
-            Err(_) => {}
-        }
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NOFOLLOW)
-            .open(path)
+            .custom_flags(base)
+            .open(path),
+        Err(e) => Err(e),
     }
-    #[cfg(not(target_os = "linux"))]
-    File::open(path)
 }
 
-pub fn same_identity(r: &Record, id: &Identity) -> bool {
-    r.file_size.get() == id.len
-        && r.file_ino.get() == id.ino
-        && r.file_dev.get() == id.dev
-        && r.file_mtime_ns.get() == id.mtime_ns
-}
-
-pub fn identity(meta: &Metadata) -> Identity {
-    Identity {
+pub fn file_id(meta: &Metadata) -> FileId {
+    FileId {
         len: meta.len(),
         dev: meta.dev(),
         ino: meta.ino(),
@@ -180,7 +190,7 @@ thread_local! {
 /// Reads one message file into its thread's buffer and decides what it is.
 /// One open, one fstat and the reads; `--quick` stats (relative to the directory)
 /// and reads nothing when the file's identity matches its record.
-pub fn read_message(entry: &DirEntry, old: Option<&Record>, check: Check) -> (FileState, Identity) {
+pub fn read_message(entry: &DirEntry, old: Option<&Record>, check: Check) -> (FileState, FileId) {
     READ_BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             let out = read_into(entry, old, check, &mut buf);
@@ -200,12 +210,12 @@ fn read_into(
     old: Option<&Record>,
     check: Check,
     buf: &mut Vec<u8>,
-) -> (FileState, Identity) {
+) -> (FileState, FileId) {
     if let (Some(r), Check::Quick) = (old, check)
         && let Ok(meta) = entry.metadata()
     {
-        let id = identity(&meta);
-        if meta.is_file() && same_identity(r, &id) {
+        let id = file_id(&meta);
+        if meta.is_file() && id.matches(r) {
             return (FileState::Same, id);
         }
     }
@@ -214,7 +224,7 @@ fn read_into(
     let failed = |e: std::io::Error, what: &str| {
         (
             FileState::Failed(format!("{}: {what}: {e}", path.display())),
-            Identity::default(),
+            FileId::default(),
         )
     };
     let file = match open_message(&path) {
@@ -228,7 +238,7 @@ fn read_into(
     if !meta.is_file() {
         return failed(std::io::Error::other("not a regular file"), "read");
     }
-    let id = identity(&meta);
+    let id = file_id(&meta);
     let expect = usize::try_from(meta.len()).unwrap_or(0);
     let buf = match read_whole(&file, expect, buf) {
         Ok(bytes) => bytes,
@@ -245,29 +255,13 @@ fn read_into(
     {
         return (FileState::Same, id);
     }
-    let c = crate::imap::build(buf);
+    let c = crate::mime::build(buf);
     let parsed = Parsed {
         guid,
         size: c.size,
-        cache: into_cache_entry(c),
+        cache: CacheEntry::from(c),
     };
     (FileState::Parsed(Box::new(parsed)), id)
-}
-
-fn into_cache_entry(c: crate::imap::ImapCache) -> CacheEntry {
-    CacheEntry {
-        body_offset: c.header_size_physical,
-        header_size: c.header_size,
-        body_size: c.body_size,
-        envelope: c.envelope,
-        bodystructure: c.bodystructure,
-        body: c.body,
-    }
-}
-
-/// The cache entry of a message's bytes.
-pub fn cache_entry(bytes: &[u8]) -> CacheEntry {
-    into_cache_entry(crate::imap::build(bytes))
 }
 
 #[cfg(test)]

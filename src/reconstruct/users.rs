@@ -1,11 +1,13 @@
 //! `x-build-user-db`: rebuilds the user database from the top-level directories of
-//! `users/`, keeping every record that can still be read.
+//! `users/`, keeping every record that can still be read. A record goes only when
+//! its user's directory is known to be gone; one whose name is held by something
+//! other than a directory (a link, a file) is kept and reported.
 
-use crate::db::users::{self, STATUS_RECOVERED, UserRecord};
-use crate::db::{self, Which};
-use crate::error::{Error, Result};
+use crate::db::users::{self, Status, UserRecord};
+use crate::db::{self, OldFile};
+use crate::error::{DbKind, Error, Result};
 use crate::store::Store;
-use crate::store::lock::{self, Mode, Wait};
+use crate::store::lock::{self, Wait};
 use crate::store::names;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -19,32 +21,25 @@ pub struct UserDbReport {
     /// Users whose directory is gone.
     pub removed: Vec<String>,
     pub unreadable_records: usize,
+    /// Names under users/ that are not user directories: left alone.
     pub unknown_dirs: Vec<String>,
+    /// Users whose directory is not a plain directory: their records are kept.
+    pub failed: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_aside: Option<String>,
     pub warnings: Vec<String>,
 }
 
 pub fn run(store: &Store, dry_run: bool) -> Result<UserDbReport> {
+    let _lock = lock::list_changes(store.root(), Wait::default_for_writers())
+        .map_err(|e| e.into_error(|| Error::ListBusy))?;
     let path = store.users_db();
-    let _lock = lock::lock_store(
-        store.root(),
-        Mode::Exclusive,
-        Wait::default_for_writers(),
-        || {
-            Error::db(
-                &path,
-                "the store's databases are in use by another process",
-                "try again in a moment",
-            )
-        },
-    )?;
     let mut rep = UserDbReport {
         dry_run,
         ..UserDbReport::default()
     };
-    let (salvaged, unreadable, problem) = if path.exists() {
-        users::salvage(&path)
+    let (salvaged, unreadable, problem) = if crate::store::fsutil::name_taken(&path) {
+        users::salvage(store)
     } else {
         (Vec::new(), 0, Some("missing".to_string()))
     };
@@ -60,37 +55,57 @@ pub fn run(store: &Store, dry_run: bool) -> Result<UserDbReport> {
     let mut dirs: Vec<String> = Vec::new();
     for item in rd {
         let item = item.map_err(|e| Error::io(&top, "read directory", e))?;
-        if !item.file_type().is_ok_and(|t| t.is_dir()) {
+        let fname = item.file_name().to_string_lossy().into_owned();
+        if fname.starts_with(crate::store::TMP_PREFIX) {
             continue;
         }
-        let fname = item.file_name().to_string_lossy().into_owned();
+        let is_dir = item.file_type().is_ok_and(|t| t.is_dir());
         match names::decode(&fname).filter(|n| names::check_user_name(n).is_ok()) {
-            Some(n) => dirs.push(n),
+            Some(n) if is_dir => dirs.push(n),
+            Some(n) => {
+                rep.failed.push(format!(
+                    "users/{fname}: not a directory (a link or a file); user {n:?} is kept as it was"
+                ));
+                if !old.contains_key(&n) {
+                    rep.unknown_dirs.push(fname);
+                }
+            }
             None => rep.unknown_dirs.push(fname),
         }
     }
     dirs.sort();
-    let now = db::now_unix();
+    let now = crate::store::time::now_unix();
     let mut new_db = Vec::new();
     for n in &dirs {
         match old.get(n) {
             Some(r) => {
                 rep.kept.push(n.clone());
-                new_db.push((n.clone(), *r));
+                new_db.push((n.clone(), r.clone()));
             }
             None => {
                 rep.added.push(n.clone());
-                new_db.push((n.clone(), UserRecord::new(now, STATUS_RECOVERED)));
+                new_db.push((n.clone(), UserRecord::new(now, Status::Recovered)));
             }
         }
     }
-    rep.removed = old.keys().filter(|n| !dirs.contains(n)).cloned().collect();
-    rep.moved_aside = db::rebuild(
-        store.root(),
-        Which::Users,
-        problem.is_some(),
-        dry_run,
-        |dbh, p| users::replace_all(dbh, p, &new_db),
-    )?;
+    for (n, r) in &old {
+        if dirs.contains(n) {
+            continue;
+        }
+        let dir = top.join(names::encode(n));
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => rep.removed.push(n.clone()),
+            _ => new_db.push((n.clone(), r.clone())),
+        }
+    }
+    new_db.sort_by(|a, b| a.0.cmp(&b.0));
+    let old_file = match &problem {
+        None => OldFile::Usable,
+        Some(_) if crate::store::fsutil::name_taken(&path) => OldFile::Damaged,
+        Some(_) => OldFile::Missing,
+    };
+    rep.moved_aside = db::rebuild(store, DbKind::Users, old_file, dry_run, |h| {
+        users::replace_all(h, &new_db)
+    })?;
     Ok(rep)
 }

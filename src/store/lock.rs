@@ -1,25 +1,35 @@
-//! The mailbox lock and the mailbox-list lock.
+//! The store's locks: advisory `flock`s, which the kernel drops when their holder
+//! dies, so a crash never leaves one behind. The protocol is a persistent contract,
+//! written down in `schema/locking.md`; in short:
 //!
-//! A mailbox lock is an advisory `flock` on `msgstore.lock` in the mailbox directory:
-//! - shared: the mailbox is open for reading (`dump`; and, in a future IMAP server,
-//!   every session that has the mailbox selected, for as long as it is selected);
-//! - exclusive: somebody writes the index (`deliver`, `flags`, `expunge`, for the
-//!   milliseconds they commit) or rebuilds it (`reconstruct`, for the whole rebuild).
+//! 1. the **list-change lock** (the store directory itself), exclusive: held by
+//!    whoever changes which mailboxes exist (create, delete, rename, user add and
+//!    delete) for the whole change, and by `reconstruct -m` and `x-build-user-db`
+//!    for their whole run. Nobody waits for it long: the server answers
+//!    `NO [INUSE]` when it is taken;
+//! 2. **mailbox locks** (`msgstore.lock` in each mailbox directory): shared to read
+//!    the index, exclusive to write it or to rebuild the mailbox;
+//! 3. the **database lock** (`STORE/msgstore.lock`): shared to open `users.redb`
+//!    or `mailboxes.redb` read-only, exclusive to open either for writing; held
+//!    only for the open, never while waiting for another lock.
 //!
-//! So `reconstruct` finds a selected mailbox busy and says so, as the manual demands.
-//! A server writes through its own process's index handle, under its own in-process
-//! lock; an outside writer waits for the sessions (`MSGSTORE_LOCK_TIMEOUT`), so
-//! deliveries to open mailboxes should go through the server. The kernel drops a lock
-//! when its holder dies, so a crash never leaves one behind.
-//!
-//! The mailbox-list lock is the same on the store directory itself: `reconstruct -m`
-//! holds it exclusively while it rebuilds; create, delete and rename take it
-//! exclusively for their short commits, readers of the list take it shared.
+//! They are taken in that order (mailbox locks in name order), which makes a
+//! deadlock impossible; whoever opens a redb file holds the lock that guards it
+//! first, so contention is always a wait, never an error from the storage engine.
 
-use crate::error::{Error, Result};
-use std::fs::{File, OpenOptions, TryLockError};
-use std::path::Path;
+use super::fsutil::{Access, OpenError, open_dir, open_regular};
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The version of the protocol in `schema/locking.md`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// What writers wait by default (`MSGSTORE_LOCK_TIMEOUT` changes it), seconds.
+pub const WRITER_TIMEOUT_SECS: u64 = 10;
+/// What `reconstruct` waits for a mailbox an operation has in hand.
+pub const RECONSTRUCT_GRACE: Duration = Duration::from_secs(2);
+/// What a session's CREATE, DELETE or RENAME waits for the list-change lock.
+pub const LIST_CHANGE_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -28,7 +38,7 @@ pub enum Mode {
 }
 
 /// How long to wait for a busy lock.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
     No,
     For(Duration),
@@ -36,14 +46,23 @@ pub enum Wait {
 }
 
 impl Wait {
-    /// Writers that a person or an MTA started wait a little before they give up;
-    /// `MSGSTORE_LOCK_TIMEOUT` (seconds) changes it.
+    /// What writers that a person or an MTA started wait before they give up:
+    /// `MSGSTORE_LOCK_TIMEOUT` seconds, 10 by default.
     pub fn default_for_writers() -> Wait {
         let secs = std::env::var("MSGSTORE_LOCK_TIMEOUT")
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(10);
+            .unwrap_or(WRITER_TIMEOUT_SECS);
         Wait::For(Duration::from_secs(secs))
+    }
+
+    /// The shorter of the two.
+    pub fn at_most(self, d: Duration) -> Wait {
+        match self {
+            Wait::No => Wait::No,
+            Wait::For(x) => Wait::For(x.min(d)),
+            Wait::Forever => Wait::For(d),
+        }
     }
 }
 
@@ -53,44 +72,91 @@ pub struct Lock {
     _file: File,
 }
 
+/// Why a lock was not taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Somebody else holds it, and waiting did not help.
+    Busy,
+    /// The lock file could not be opened or locked.
+    Io(PathBuf, std::io::Error),
+}
+
+impl LockError {
+    pub fn into_error(self, busy: impl FnOnce() -> crate::error::Error) -> crate::error::Error {
+        match self {
+            LockError::Busy => busy(),
+            LockError::Io(p, e) => crate::error::Error::io(p, "lock", e),
+        }
+    }
+}
+
+pub const DATABASES_LOCK: &str = "msgstore.lock";
+
 /// Locks a mailbox directory. `create` makes the lock file if missing (a dry run
 /// passes false so it changes nothing; with no lock file nobody holds the lock).
-pub fn lock_mailbox(
+/// The lock file must be a regular file: a link put there is refused, never
+/// followed (it could lead out of the store).
+pub fn mailbox(
     dir: &Path,
     mode: Mode,
     wait: Wait,
     create: bool,
-    busy: impl Fn() -> Error,
-) -> Result<Option<Lock>> {
+) -> Result<Option<Lock>, LockError> {
     let path = dir.join(super::LOCK_FILE);
-    let file = match OpenOptions::new()
-        .read(true)
-        .write(create)
-        .create(create)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, "open lock file", e)),
-    };
-    acquire(file, &path, mode, wait, busy).map(Some)
+    file_lock(&path, mode, wait, create)
 }
 
-/// Locks the mailbox list (the store directory).
-pub fn lock_store(root: &Path, mode: Mode, wait: Wait, busy: impl Fn() -> Error) -> Result<Lock> {
-    let file = File::open(root).map_err(|e| Error::io(root, "open store directory", e))?;
-    acquire(file, root, mode, wait, busy)
-}
-
-fn acquire(
-    file: File,
-    path: &Path,
+/// The database lock (3 above).
+pub fn databases(
+    root: &Path,
     mode: Mode,
     wait: Wait,
-    busy: impl Fn() -> Error,
-) -> Result<Lock> {
+    create: bool,
+) -> Result<Option<Lock>, LockError> {
+    file_lock(&root.join(DATABASES_LOCK), mode, wait, create)
+}
+
+/// The list-change lock (1 above), on the store directory itself.
+pub fn list_changes(root: &Path, wait: Wait) -> Result<Lock, LockError> {
+    let file = open_dir(root).map_err(|e| LockError::Io(root.to_owned(), e))?;
+    acquire(file, root, Mode::Exclusive, wait)
+}
+
+fn file_lock(path: &Path, mode: Mode, wait: Wait, create: bool) -> Result<Option<Lock>, LockError> {
+    // A shared lock needs no write access to its file: readers open it read-only,
+    // so they work on a read-only store; the file is made only if it is missing.
+    let first = if mode == Mode::Shared || !create {
+        open_regular(path, Access::Read)
+    } else {
+        open_regular(path, Access::Create)
+    };
+    let opened = match first {
+        Err(e) if e.is_not_found() && create && mode == Mode::Shared => {
+            match open_regular(path, Access::Create) {
+                // Nobody can write a read-only store, so nobody holds the lock.
+                Err(OpenError::Io(e)) if e.raw_os_error() == Some(libc::EROFS) => return Ok(None),
+                other => other,
+            }
+        }
+        other => other,
+    };
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if !create && e.is_not_found() => return Ok(None),
+        Err(OpenError::NotRegular(what)) => {
+            return Err(LockError::Io(
+                path.to_owned(),
+                std::io::Error::other(format!("not a regular file but {what}; move it away")),
+            ));
+        }
+        Err(OpenError::Io(e)) => return Err(LockError::Io(path.to_owned(), e)),
+    };
+    acquire(file, path, mode, wait).map(Some)
+}
+
+fn acquire(file: File, path: &Path, mode: Mode, wait: Wait) -> Result<Lock, LockError> {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
+    let mut pause = Duration::from_millis(1);
     loop {
         let r = match mode {
             Mode::Shared => file.try_lock_shared(),
@@ -98,19 +164,61 @@ fn acquire(
         };
         match r {
             Ok(()) => return Ok(Lock { _file: file }),
-            Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
+            Err(TryLockError::Error(e)) => return Err(LockError::Io(path.to_owned(), e)),
             Err(TryLockError::WouldBlock) => {
-                let give_up = match wait {
-                    Wait::No => true,
-                    Wait::For(d) => start.elapsed() >= d,
-                    Wait::Forever => false,
+                let left = match wait {
+                    Wait::No => return Err(LockError::Busy),
+                    Wait::For(d) => match d.checked_sub(start.elapsed()) {
+                        Some(left) if !left.is_zero() => Some(left),
+                        _ => return Err(LockError::Busy),
+                    },
+                    Wait::Forever => None,
                 };
-                if give_up {
-                    return Err(busy());
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
+                let nap = left.map_or(pause, |l| pause.min(l));
+                std::thread::sleep(nap);
+                pause = (pause * 2).min(Duration::from_millis(50));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_locks_share_and_exclusive_waits_then_gives_up() {
+        let d = tempfile::tempdir().unwrap();
+        let a = mailbox(d.path(), Mode::Shared, Wait::No, true).unwrap();
+        let b = mailbox(d.path(), Mode::Shared, Wait::No, true).unwrap();
+        assert!(a.is_some() && b.is_some());
+        let t = Instant::now();
+        let e = mailbox(
+            d.path(),
+            Mode::Exclusive,
+            Wait::For(Duration::from_millis(50)),
+            true,
+        );
+        assert!(matches!(e, Err(LockError::Busy)));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        drop((a, b));
+        assert!(
+            mailbox(d.path(), Mode::Exclusive, Wait::No, true)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_linked_lock_file_is_refused_and_nothing_is_made_through_it() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("made-here");
+        std::os::unix::fs::symlink(&target, d.path().join(super::super::LOCK_FILE)).unwrap();
+        assert!(matches!(
+            mailbox(d.path(), Mode::Exclusive, Wait::No, true),
+            Err(LockError::Io(..))
+        ));
+        assert!(!target.exists());
     }
 }

@@ -11,6 +11,7 @@
 pub mod fsutil;
 pub mod lock;
 pub mod names;
+pub mod time;
 
 use crate::error::{Error, Result};
 use names::{MailboxName, Root};
@@ -35,7 +36,7 @@ pub const BAD_SUFFIX: &str = "BAD";
 pub const SET_ASIDE_INFIX: &str = ".corrupt-";
 /// Version of the directory layout and naming (`schema/spool.md`). Not written
 /// anywhere: a store is recognised by its `users/` and `public/` directories.
-pub const SPOOL_VERSION: u32 = 1;
+pub const SPOOL_VERSION: u32 = 2;
 /// Default store location when neither `--store` nor `MSGSTORE_ROOT` is given.
 pub const DEFAULT_ROOT: &str = "/var/lib/msgstore";
 
@@ -65,8 +66,13 @@ impl Store {
         let root = root.into();
         // users/ and public/ identify a store even when a database is lost: the
         // rebuild commands must still find it.
-        if !root.join(USERS_DIR).is_dir() || !root.join(PUBLIC_DIR).is_dir() {
-            return Err(Error::NotAStore(root));
+        let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        if !real_dir(&root.join(USERS_DIR)) || !real_dir(&root.join(PUBLIC_DIR)) {
+            let nonempty = std::fs::read_dir(&root).is_ok_and(|mut d| d.next().is_some());
+            return Err(Error::NotAStore {
+                path: root,
+                nonempty,
+            });
         }
         Ok(Store { root })
     }
@@ -118,6 +124,17 @@ impl Store {
         true
     }
 
+    /// Refuses a mailbox whose files' paths, in this store, would exceed PATH_MAX.
+    pub fn check_path_len(&self, name: &MailboxName) -> Result<()> {
+        let len = self.mailbox_dir(name).as_os_str().len() + 48;
+        if len > 4095 {
+            return Err(Error::Usage(format!(
+                "{name}: its files' paths would be {len} bytes long in this store, more than PATH_MAX (4096); use shorter names"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn index_path(&self, name: &MailboxName) -> PathBuf {
         self.mailbox_dir(name).join(INDEX_FILE)
     }
@@ -134,9 +151,7 @@ pub fn classify(name: &str) -> Entry {
     {
         return Entry::Message(uid);
     }
-    if let Some(digits) = name.strip_suffix(".BAD")
-        && let Some(uid) = parse_uid(digits)
-    {
+    if let Some(uid) = bad_uid(name) {
         return Entry::Bad(uid);
     }
     match name {
@@ -156,6 +171,18 @@ pub fn classify(name: &str) -> Entry {
     }
 }
 
+/// `<uid>.BAD`, or `<uid>.BAD.<n>` when a set-aside name was taken already.
+fn bad_uid(name: &str) -> Option<u32> {
+    let (digits, rest) = name.split_once('.')?;
+    let uid = parse_uid(digits)?;
+    let n = rest.strip_prefix(BAD_SUFFIX)?;
+    match n.strip_prefix('.') {
+        None if n.is_empty() => Some(uid),
+        Some(k) if parse_uid(k).is_some() => Some(uid),
+        _ => None,
+    }
+}
+
 fn parse_uid(digits: &str) -> Option<u32> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return None;
@@ -171,6 +198,9 @@ mod tests {
     fn classifies_every_kind_of_entry() {
         assert_eq!(classify("7."), Entry::Message(7));
         assert_eq!(classify("7.BAD"), Entry::Bad(7));
+        assert_eq!(classify("7.BAD.2"), Entry::Bad(7));
+        assert_eq!(classify("7.BADX"), Entry::Unknown);
+        assert_eq!(classify("7.BAD.0"), Entry::Unknown);
         assert_eq!(classify("07."), Entry::Unknown);
         assert_eq!(classify("0."), Entry::Unknown);
         assert_eq!(classify("99999999999."), Entry::Unknown);

@@ -13,8 +13,12 @@ pub const USERS_ROOT: &str = "Other Users";
 pub const PUBLIC_ROOT: &str = "Public Folders";
 /// Longest directory name most filesystems accept.
 const MAX_ENCODED: usize = 255;
-/// Deepest folder nesting accepted, so paths stay well under PATH_MAX.
+/// Deepest folder nesting accepted.
 pub const MAX_DEPTH: usize = 32;
+/// Longest path a mailbox's files may have, PATH_MAX (4096) with its NUL less the
+/// longest name the store gives a file in a mailbox directory
+/// (`msgstore.index.corrupt-YYYYMMDDTHHMMSSZ.NNNN`, 48 bytes with its slash).
+pub const MAX_PATH: usize = 4095 - 48;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Root {
@@ -49,6 +53,13 @@ impl MailboxName {
         if parts.len() > MAX_DEPTH {
             return Err(Error::Usage(format!(
                 "{input:?}: mailbox nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        // `users/` or `public/`, then each level encoded and its slash.
+        let encoded: usize = 7 + parts.iter().map(|p| encode(p).len() + 1).sum::<usize>();
+        if encoded > MAX_PATH {
+            return Err(Error::Usage(format!(
+                "{input:?}: the mailbox's directory would be {encoded} bytes long, more than the {MAX_PATH} the store allows (PATH_MAX); use shorter names"
             )));
         }
         for (i, p) in parts.iter().enumerate() {

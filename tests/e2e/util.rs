@@ -124,6 +124,25 @@ impl Store {
             .unwrap_or_else(|_| panic!("no UID in {:?}", r.stdout))
     }
 
+    /// The UID bound the mailbox list reserved for `mailbox`: every UID given out
+    /// is below it, and a repair hands out new UIDs at or above it.
+    pub fn bound(&self, mailbox: &str) -> u32 {
+        let full = if mailbox.starts_with("Other Users/") || mailbox.starts_with("Public Folders/")
+        {
+            mailbox.to_owned()
+        } else {
+            format!("Other Users/{mailbox}")
+        };
+        let l = self.json(&["mailbox", "list"]);
+        l["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == full.as_str())
+            .and_then(|m| m["uid_bound"].as_u64())
+            .unwrap_or_else(|| panic!("{full} is not listed: {l}")) as u32
+    }
+
     pub fn dump(&self, mailbox: &str) -> serde_json::Value {
         self.json(&["dump", mailbox])
     }

@@ -1,0 +1,573 @@
+//! An open mailbox: the one way the front ends (the CLI, the IMAP and LMTP server,
+//! import) read and write a mailbox. It follows the lock protocol of
+//! `schema/locking.md`: each operation takes the mailbox lock (shared to read,
+//! exclusive to write), opens the index, works, commits, and lets both go, so a
+//! rebuild can always get in between two operations, and waits for the one in
+//! flight. Holders in one process share one value (behind an `Arc`) and are told
+//! of each change made through it ([`OpenMailbox::watch`]); changes made by other
+//! processes show in [`OpenMailbox::stamp`].
+
+use super::deliver::Prepared;
+use super::flags::{Flag, flag_names};
+use crate::db::mailboxes::{self, Bounds};
+use crate::error::{Error, Result};
+use crate::index::record::{Header, Identity, MAX_USER_FLAGS, Record, flag};
+use crate::index::{CacheEntry, Index, Reader, State};
+use crate::store::fsutil::{sync_dir, write_new_file};
+use crate::store::lock::{self, Lock, Mode, Wait};
+use crate::store::names::MailboxName;
+use crate::store::{INDEX_FILE, Store, TMP_PREFIX, message_file_name};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Called after each change made through an [`OpenMailbox`].
+pub type Watcher = dyn Fn() + Send + Sync;
+
+pub struct OpenMailbox {
+    store: Store,
+    name: MailboxName,
+    dir: PathBuf,
+    watchers: Mutex<Vec<Weak<Watcher>>>,
+}
+
+/// One message to append, ready: its bytes parsed, and its flags and date.
+pub struct Append {
+    pub message: Prepared,
+    pub system_flags: u32,
+    pub keywords: Vec<String>,
+    /// INTERNALDATE: Unix seconds and minutes east of UTC; `None`: now.
+    pub internal_date: Option<(i64, i16)>,
+}
+
+impl Append {
+    pub fn new(message: Prepared) -> Append {
+        Append {
+            message,
+            system_flags: 0,
+            keywords: Vec::new(),
+            internal_date: None,
+        }
+    }
+}
+
+/// A message now in the mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// How a flag change applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlagChange {
+    pub add: Vec<Flag>,
+    pub remove: Vec<Flag>,
+    /// Replace the flags with `add` (IMAP `FLAGS`), instead of adding and removing.
+    pub replace: bool,
+}
+
+/// A changed message: its UID, flags and new MODSEQ.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Changed {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub modseq: u64,
+}
+
+/// What a flag change did.
+#[derive(Debug, Default)]
+pub struct FlagOutcome {
+    pub changed: Vec<Changed>,
+    /// UIDs left alone because their MODSEQ was above `UNCHANGEDSINCE`.
+    pub modified: Vec<u32>,
+}
+
+/// Which messages an expunge removes.
+#[derive(Clone, Debug)]
+pub enum Expunge {
+    /// Every message flagged `\Deleted`.
+    Deleted,
+    /// These UIDs, flagged or not.
+    Uids(Vec<u32>),
+    /// The messages flagged `\Deleted` among these UIDs (`UID EXPUNGE`).
+    DeletedAmong(Vec<u32>),
+}
+
+/// The state of the index file on disk: if it differs from one taken earlier, the
+/// mailbox may have changed (by this process or another).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+fn busy(name: &MailboxName) -> impl FnOnce() -> Error + '_ {
+    move || Error::MailboxBusy(name.to_string())
+}
+
+impl OpenMailbox {
+    /// Opens the mailbox a user names (`joe/stuff`); it must exist on disk.
+    pub fn open(store: &Store, name: &str) -> Result<OpenMailbox> {
+        OpenMailbox::at(store, MailboxName::parse(name)?)
+    }
+
+    pub fn at(store: &Store, name: MailboxName) -> Result<OpenMailbox> {
+        if !store.has_mailbox_dir(&name) {
+            return Err(super::unknown_mailbox(store, &name));
+        }
+        Ok(OpenMailbox {
+            dir: store.mailbox_dir(&name),
+            store: store.clone(),
+            name,
+            watchers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn name(&self) -> &MailboxName {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.dir.join(INDEX_FILE)
+    }
+
+    /// The message file of `uid` (a reader opens it with
+    /// [`crate::store::fsutil::open_regular`]).
+    pub fn message_path(&self, uid: u32) -> PathBuf {
+        self.dir.join(message_file_name(uid))
+    }
+
+    /// `None` only for a shared lock on a read-only store, where nobody can hold
+    /// the exclusive one.
+    fn lock(&self, mode: Mode) -> Result<Option<Lock>> {
+        lock::mailbox(&self.dir, mode, Wait::default_for_writers(), true)
+            .map_err(|e| e.into_error(busy(&self.name)))
+    }
+
+    /// Takes the mailbox's shared lock, waiting as writers do: whatever is read
+    /// while it is held is one committed state.
+    pub fn lock_shared(&self) -> Result<Option<Lock>> {
+        self.lock(Mode::Shared)
+    }
+
+    /// Registers `f` to be called after each change made through this value. It
+    /// is dropped when the `Arc` the caller keeps is.
+    pub fn watch(&self, f: &Arc<Watcher>) {
+        let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|x| x.strong_count() > 0);
+        w.push(Arc::downgrade(f));
+    }
+
+    fn notify(&self) {
+        let live: Vec<Arc<Watcher>> = {
+            let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+            w.iter().filter_map(Weak::upgrade).collect()
+        };
+        for f in live {
+            f();
+        }
+    }
+
+    /// The index file's stamp, `None` if it cannot be stat'ed.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let m = std::fs::symlink_metadata(self.index_path()).ok()?;
+        Some(Stamp {
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
+        })
+    }
+
+    /// Everything but the cache, verified, under the shared lock.
+    pub fn state(&self) -> Result<State> {
+        let _l = self.lock(Mode::Shared)?;
+        Reader::open(&self.index_path())?.load()
+    }
+
+    /// The header alone.
+    pub fn header(&self) -> Result<Header> {
+        let _l = self.lock(Mode::Shared)?;
+        let (h, v1) = Reader::open(&self.index_path())?.header()?;
+        if v1 {
+            return Err(old_format(&self.index_path()));
+        }
+        Ok(h)
+    }
+
+    /// The cache entries of `uids` (ascending), read in one transaction under the
+    /// shared lock; `f` gets each UID with its entry (`None`: it has none).
+    pub fn read_cache(
+        &self,
+        uids: &[u32],
+        f: impl FnMut(u32, Option<CacheEntry>) -> Result<()>,
+    ) -> Result<()> {
+        let _l = self.lock(Mode::Shared)?;
+        Reader::open(&self.index_path())?.each_cache(uids, false, f)
+    }
+
+    /// The list's bounds for this mailbox, after reserving what a writer about to
+    /// use UIDs below `uid_end` and MODSEQs up to `modseq_end` needs; checked
+    /// against the index's identity, so that a writer never gives out a value the
+    /// list does not cover, nor writes an index the list does not know.
+    fn reserve(&self, h: &Header, uid_end: u32, modseq_end: u64) -> Result<Bounds> {
+        let need = mailboxes::Need {
+            uidnext: h.uidnext.get(),
+            highestmodseq: h.highestmodseq.get(),
+            uid_end,
+            modseq_end,
+        };
+        let b = mailboxes::reserve(&self.store, &self.name, need)?;
+        let id = h.identity();
+        if b.uidvalidity != id.uidvalidity || (id.mailbox_id != 0 && b.id != id.mailbox_id) {
+            return Err(Error::Mailbox {
+                mailbox: self.name.to_string(),
+                what: format!(
+                    "the index (id {}, UIDVALIDITY {}) and the mailbox list (id {}, UIDVALIDITY {}) disagree; nothing was written; run `msgstore reconstruct {}`",
+                    id.mailbox_id, id.uidvalidity, b.id, b.uidvalidity, self.name
+                ),
+            });
+        }
+        Ok(b)
+    }
+
+    /// Appends messages, in the write order DESIGN.md fixes: reserve the UIDs in
+    /// the mailbox list if it does not cover them yet, write each message to a
+    /// temporary file, fsync, link it to `<uid>.` (never replacing a name), sync
+    /// the directory, and only then commit the records and cache entries. On
+    /// failure nothing stays: the files already linked are taken back.
+    pub fn append(&self, msgs: Vec<Append>) -> Result<Vec<Appended>> {
+        if msgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _l = self.lock(Mode::Exclusive)?;
+        let path = self.index_path();
+        let index = Index::open(&path)?;
+        let mut header = index.header()?;
+        let id = header.identity();
+        let n = msgs.len() as u32;
+        let mut bounds = self.reserve(
+            &header,
+            header.uidnext.get().saturating_add(n),
+            header.highestmodseq.get().saturating_add(u64::from(n)),
+        )?;
+        let any_keywords = msgs.iter().any(|m| !m.keywords.is_empty());
+        let mut keywords = if any_keywords {
+            index.load()?.keywords
+        } else {
+            Vec::new()
+        };
+        let keywords_before = keywords.len();
+        let now = crate::store::time::now_unix();
+        let mut written: Vec<(u32, Record, CacheEntry)> = Vec::with_capacity(msgs.len());
+        let outcome = (|| -> Result<()> {
+            for m in msgs {
+                let (uid, meta) = self.write_message(&mut header, &mut bounds, &m.message)?;
+                let (date, zone) = m.internal_date.unwrap_or((now, 0));
+                let mut rec = super::deliver::record_for(uid, &m.message, &meta, date, 0);
+                rec.internal_date_zone = zone.into();
+                rec.system_flags = (m.system_flags & flag::ALL_BITS).into();
+                for k in &m.keywords {
+                    if let Some(bit) = keyword_bit(&mut keywords, k, true, &self.name)? {
+                        rec.set_user_flag(bit, true);
+                    }
+                }
+                written.push((uid, rec, m.message.cache));
+            }
+            sync_dir(&self.dir)?;
+            crate::faults::point("deliver-before-commit");
+            index.write(id, |w| {
+                for (uid, rec, cache) in &mut written {
+                    let modseq = header.highestmodseq.get() + 1;
+                    header.highestmodseq = modseq.into();
+                    rec.modseq = modseq.into();
+                    w.put_record(rec)?;
+                    w.put_cache(*uid, cache)?;
+                    header.exists = (header.exists.get() + 1).into();
+                    header.total_size =
+                        (header.total_size.get() + u64::from(rec.size.get())).into();
+                }
+                if keywords.len() != keywords_before {
+                    w.set_keywords(&keywords)?;
+                }
+                w.set_header(&header)
+            })
+        })();
+        if let Err(e) = outcome {
+            // Reported as not delivered, so the sender will try again: take back the
+            // files already linked, or reconstruct would add them and the retry would
+            // deliver them twice (a disk that filled up must leave the store as it was).
+            for (uid, _, _) in &written {
+                let _ = std::fs::remove_file(self.dir.join(message_file_name(*uid)));
+            }
+            let _ = sync_dir(&self.dir);
+            return Err(e);
+        }
+        crate::faults::point("deliver-after-commit");
+        drop(index);
+        self.notify();
+        Ok(written
+            .iter()
+            .map(|(uid, rec, _)| Appended {
+                uid: *uid,
+                modseq: rec.modseq.get(),
+            })
+            .collect())
+    }
+
+    /// Writes one message file under the next free UID and advances UIDNEXT in
+    /// `header` (in memory; the caller commits it). A UID past what the list
+    /// reserved is reserved first.
+    fn write_message(
+        &self,
+        header: &mut Header,
+        bounds: &mut Bounds,
+        p: &Prepared,
+    ) -> Result<(u32, std::fs::Metadata)> {
+        loop {
+            let uid = header.uidnext.get();
+            if uid >= crate::index::record::MAX_UID {
+                return Err(Error::Mailbox {
+                    mailbox: self.name.to_string(),
+                    what: "its UIDs are used up; run `msgstore reconstruct` on it, which gives it a new UIDVALIDITY (clients then resynchronise)".into(),
+                });
+            }
+            if uid >= bounds.uid_bound {
+                *bounds = self.reserve(header, uid + 1, header.highestmodseq.get() + 1)?;
+            }
+            let tmp = self
+                .dir
+                .join(format!("{TMP_PREFIX}{uid}.{}", std::process::id()));
+            let dest = self.dir.join(message_file_name(uid));
+            header.uidnext = (uid + 1).into();
+            // A name already there was left by a delivery that never committed (or is
+            // something else): keep it for reconstruct and take the next UID.
+            if write_new_file(&tmp, &dest, &p.bytes)? {
+                let meta =
+                    std::fs::symlink_metadata(&dest).map_err(|e| Error::io(&dest, "stat", e))?;
+                return Ok((uid, meta));
+            }
+        }
+    }
+
+    /// Changes flags of the messages whose UIDs `select` picks from the mailbox's
+    /// (given its highest UID), one new MODSEQ for the whole change; with
+    /// `unchanged_since`, messages changed after that MODSEQ are left alone
+    /// (CONDSTORE) and listed.
+    pub fn store_flags(
+        &self,
+        select: impl Fn(u32, u32) -> bool,
+        change: &FlagChange,
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagOutcome> {
+        let _l = self.lock(Mode::Exclusive)?;
+        let path = self.index_path();
+        let index = Index::open(&path)?;
+        let mut state = index.load()?;
+        let max = state.records.keys().next_back().copied().unwrap_or(0);
+        let modseq = state.header.highestmodseq.get() + 1;
+        let keywords_before = state.keywords.len();
+
+        let mut sys_add = 0u32;
+        let mut sys_remove = 0u32;
+        let mut kw_add = Vec::new();
+        let mut kw_remove = Vec::new();
+        for f in &change.add {
+            match f {
+                Flag::System(b) => sys_add |= b,
+                Flag::Keyword(k) => {
+                    kw_add.extend(keyword_bit(&mut state.keywords, k, true, &self.name)?)
+                }
+            }
+        }
+        for f in &change.remove {
+            match f {
+                Flag::System(b) => sys_remove |= b,
+                Flag::Keyword(k) => {
+                    kw_remove.extend(keyword_bit(&mut state.keywords, k, false, &self.name)?)
+                }
+            }
+        }
+        let mut out = FlagOutcome::default();
+        let mut changed = Vec::new();
+        for (uid, rec) in state.records.iter_mut() {
+            if !select(*uid, max) {
+                continue;
+            }
+            if let Some(since) = unchanged_since
+                && rec.modseq.get() > since
+            {
+                out.modified.push(*uid);
+                continue;
+            }
+            let before = *rec;
+            if change.replace {
+                rec.system_flags = sys_add.into();
+                rec.user_flags = [0.into(); 2];
+            } else {
+                rec.system_flags = ((rec.system_flags.get() | sys_add) & !sys_remove).into();
+            }
+            for &b in &kw_add {
+                rec.set_user_flag(b, true);
+            }
+            for &b in &kw_remove {
+                rec.set_user_flag(b, false);
+            }
+            if *rec != before {
+                rec.modseq = modseq.into();
+                changed.push(*rec);
+            }
+        }
+        if !changed.is_empty() {
+            self.reserve(&state.header, state.header.uidnext.get(), modseq)?;
+            state.header.highestmodseq = modseq.into();
+            let id = state.header.identity();
+            index.write(id, |w| {
+                if state.keywords.len() != keywords_before {
+                    w.set_keywords(&state.keywords)?;
+                }
+                for r in &changed {
+                    w.put_record(r)?;
+                }
+                w.set_header(&state.header)
+            })?;
+        }
+        drop(index);
+        out.changed = changed
+            .iter()
+            .map(|r| Changed {
+                uid: r.uid.get(),
+                flags: flag_names(r, &state.keywords),
+                modseq: r.modseq.get(),
+            })
+            .collect();
+        if !out.changed.is_empty() {
+            self.notify();
+        }
+        Ok(out)
+    }
+
+    /// Expunges, in the write order DESIGN.md fixes: unlink the message files, sync
+    /// the directory, then commit the removal of their records, so a crash can only
+    /// leave records without files, which reconstruct drops: an expunged message
+    /// never comes back. Gives the UIDs expunged, ascending.
+    pub fn expunge(&self, which: &Expunge) -> Result<Vec<u32>> {
+        let _l = self.lock(Mode::Exclusive)?;
+        let path = self.index_path();
+        let index = Index::open(&path)?;
+        let mut state = index.load()?;
+        let deleted = |r: &Record| r.system_flags.get() & flag::DELETED != 0;
+        let gone: Vec<u32> = match which {
+            Expunge::Deleted => state
+                .records
+                .values()
+                .filter(|r| deleted(r))
+                .map(|r| r.uid.get())
+                .collect(),
+            Expunge::Uids(uids) => uids
+                .iter()
+                .copied()
+                .filter(|u| state.records.contains_key(u))
+                .collect(),
+            Expunge::DeletedAmong(uids) => uids
+                .iter()
+                .copied()
+                .filter(|u| state.records.get(u).is_some_and(deleted))
+                .collect(),
+        };
+        let mut gone = gone;
+        gone.sort_unstable();
+        gone.dedup();
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        let modseq = state.header.highestmodseq.get() + 1;
+        self.reserve(&state.header, state.header.uidnext.get(), modseq)?;
+        for uid in &gone {
+            let f = self.dir.join(message_file_name(*uid));
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&f, "remove expunged message", e)),
+            }
+            crate::faults::point("expunge-after-first-unlink");
+        }
+        sync_dir(&self.dir)?;
+        crate::faults::point("expunge-after-unlink");
+        let id = state.header.identity();
+        index.write(id, |w| {
+            for uid in &gone {
+                if let Some(r) = state.records.remove(uid) {
+                    w.remove(*uid)?;
+                    state.header.exists = state.header.exists.get().saturating_sub(1).into();
+                    state.header.total_size = state
+                        .header
+                        .total_size
+                        .get()
+                        .saturating_sub(u64::from(r.size.get()))
+                        .into();
+                }
+            }
+            state.header.highestmodseq = modseq.into();
+            w.set_header(&state.header)
+        })?;
+        drop(index);
+        self.notify();
+        Ok(gone)
+    }
+
+    /// The identity the index holds.
+    pub fn identity(&self) -> Result<Identity> {
+        Ok(self.header()?.identity())
+    }
+}
+
+/// The bit of keyword `k` in `names` (compared without regard to case), made if
+/// `create` and there is room.
+fn keyword_bit(
+    names: &mut Vec<String>,
+    k: &str,
+    create: bool,
+    mailbox: &MailboxName,
+) -> Result<Option<usize>> {
+    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(k)) {
+        return Ok(Some(i));
+    }
+    if !create {
+        return Ok(None);
+    }
+    if names.len() >= MAX_USER_FLAGS {
+        return Err(Error::Mailbox {
+            mailbox: mailbox.to_string(),
+            what: format!(
+                "cannot add keyword {k}: the mailbox already has {MAX_USER_FLAGS} keywords"
+            ),
+        });
+    }
+    names.push(k.to_owned());
+    Ok(Some(names.len() - 1))
+}
+
+fn old_format(path: &Path) -> Error {
+    Error::db(
+        path,
+        crate::error::DbKind::Index,
+        crate::error::Fault::Version {
+            found: 1,
+            expected: u64::from(crate::index::record::INDEX_VERSION),
+        },
+    )
+}
