@@ -20,16 +20,102 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The store directory [default: $MSGSTORE_ROOT, else /var/lib/msgstore]
-    #[arg(long, global = true, value_name = "DIR", env = "MSGSTORE_ROOT")]
+    /// The store directory [default: $MSGSTORE_ROOT if set and not empty, else /var/lib/msgstore]
+    #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Print one JSON document per command
+    /// Print one JSON document per command (errors too, as {"error": ...})
     #[arg(long, global = true)]
     pub json: bool,
-    /// Print only errors and results that were asked for
+    /// Print only errors and warnings
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }
+
+impl Global {
+    /// The store directory given: `--store`, else a non-empty `MSGSTORE_ROOT`.
+    pub fn store_given(&self) -> Option<PathBuf> {
+        self.store.clone().or_else(|| {
+            std::env::var_os("MSGSTORE_ROOT")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+}
+
+/// A command line clap refused, as msgstore says it: `msgstore: <what>; <next
+/// step>`, the tip clap found (a close command name) kept. `None` for `--help` and
+/// `--version`, which are no errors.
+pub fn refusal(e: &clap::Error, args: &[String]) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return None;
+    }
+    let rendered = e.render().to_string();
+    let mut what = String::new();
+    let mut tips = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if let Some(m) = line.strip_prefix("error: ") {
+            what = m.to_owned();
+        } else if let Some(t) = line.strip_prefix("tip: ") {
+            tips.push(t.to_owned());
+        }
+    }
+    if what.is_empty() {
+        what = rendered
+            .lines()
+            .next()
+            .unwrap_or("invalid command line")
+            .to_owned();
+    }
+    // The subcommand words typed, for the pointer to its help.
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .take_while(|a| COMMAND_WORDS.contains(a))
+        .collect();
+    let help = if words.is_empty() {
+        "msgstore --help".to_owned()
+    } else {
+        format!("msgstore {} --help", words.join(" "))
+    };
+    let mut out = what;
+    for t in tips {
+        out.push_str(&format!(" ({t})"));
+    }
+    out.push_str(&format!("; see `{help}`"));
+    Some(out)
+}
+
+/// Words that name a command or subcommand (for [`refusal`]'s pointer to help).
+const COMMAND_WORDS: &[&str] = &[
+    "init",
+    "user",
+    "mailbox",
+    "deliver",
+    "flags",
+    "expunge",
+    "reconstruct",
+    "x-build-user-db",
+    "dump",
+    "demo",
+    "add",
+    "list",
+    "delete",
+    "rename",
+    "create",
+    "passwd",
+    "quota",
+    "serve",
+    "import",
+    "export",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -92,13 +178,15 @@ pub enum Command {
     )]
     Dump { mailbox: String },
     /// Build a sample store, damage it, repair it, and show that nothing was lost
-    #[command(after_help = "Example:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store")]
+    #[command(
+        after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
+    )]
     Demo {
-        /// Where to build the sample store [default: a new directory under the system temp dir]
+        /// Where to build the sample store [default: --store, else a new directory under the system temp dir]
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// Messages to generate
-        #[arg(long, default_value_t = 200)]
+        /// Messages to generate, spread over its four mailboxes (at least 12)
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(12..=1_000_000))]
         messages: u32,
     },
 }

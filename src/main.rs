@@ -7,10 +7,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     msgstore::dbfile::install_panic_hook();
-    let cli = msgstore::cli::Cli::parse();
+    // Parsed as the OS gave them: a name that is not UTF-8 is refused by clap, a
+    // file path need not be UTF-8. The lossy copy is only for messages.
+    let os_args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args: Vec<String> = os_args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match msgstore::cli::Cli::try_parse_from(&os_args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let json = args.iter().skip(1).any(|a| a == "--json");
+            let status = msgstore::commands::refused(&e, &args, json);
+            std::process::exit(status.code());
+        }
+    };
     let status = match cli.command {
         Some(cmd) => {
-            msgstore::commands::run(&msgstore::commands::Ctx::new(&cli.global, false), cmd)
+            let from_prompt = std::env::var_os(msgstore::prompt::FROM_PROMPT).is_some();
+            msgstore::commands::run(&msgstore::commands::Ctx::new(&cli.global, from_prompt), cmd)
         }
         None => msgstore::prompt::run(&cli.global),
     };

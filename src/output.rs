@@ -12,9 +12,12 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Prints a result: `value` as JSON, or the text `text` writes (which, under
-    /// `-q`, writes only what went wrong or needs attention).
+    /// Prints a result: `value` as JSON, or the text `text` writes; under `-q` (and
+    /// no `--json`) nothing: errors and warnings go to stderr on their own.
     pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce(&mut String)) {
+        if self.quiet && !self.json {
+            return;
+        }
         if self.json {
             // Written as it is encoded: a rebuild's report lists every UID, and one
             // string of it all was fresh memory the kernel zeroed on the run's tail.
@@ -69,12 +72,18 @@ impl Printer {
     /// A progress bar of `total` `unit`s, on stderr.
     pub fn bar(&self, total: u64, unit: &str) -> indicatif::ProgressBar {
         let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}}"
-            ))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit} {{rate}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        // A whole number a second: indicatif's own shows four decimals.
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            },
         );
+        b.set_style(style);
         b
     }
 }

@@ -9,6 +9,9 @@ use std::io::{BufRead, IsTerminal};
 
 const HELP: &str = "Commands: init, user add|list|delete, mailbox create|list|delete|rename, deliver, flags, expunge, reconstruct, x-build-user-db, dump, demo.\n`help COMMAND` or `COMMAND --help` for details; `quit` or Ctrl-D to leave.\nQuote names with spaces: reconstruct \"Other Users/joe/my stuff\"";
 
+/// Set for a command the prompt runs: standard input is the terminal, not a message.
+pub const FROM_PROMPT: &str = "MSGSTORE_FROM_PROMPT";
+
 /// What one line asks for.
 enum Line {
     Nothing,
@@ -19,7 +22,9 @@ enum Line {
 
 fn split(line: &str) -> Line {
     let Some(words) = shlex::split(line) else {
-        return Line::Bad("unbalanced quotes".into());
+        return Line::Bad(
+            "unbalanced quotes: close the quote, or put a backslash before a quote that is part of a name".into(),
+        );
     };
     match words.first().map(String::as_str) {
         None => Line::Nothing,
@@ -39,13 +44,11 @@ fn split(line: &str) -> Line {
 
 /// Runs one line's words with the outer invocation's global options as defaults.
 fn run_words(global: &Global, words: Vec<String>) -> Exit {
-    let argv = std::iter::once("msgstore".to_string()).chain(words);
-    match Cli::try_parse_from(argv) {
-        Err(e) => {
-            let code = if e.use_stderr() { FAILED } else { OK };
-            let _ = e.print();
-            code
-        }
+    let argv: Vec<String> = std::iter::once("msgstore".to_string())
+        .chain(words)
+        .collect();
+    match Cli::try_parse_from(&argv) {
+        Err(e) => commands::refused(&e, &argv, global.json),
         Ok(cli) => {
             let Some(cmd) = cli.command else { return OK };
             let merged = Global {
@@ -70,10 +73,11 @@ pub fn run(global: &Global) -> Exit {
 fn script(global: &Global) -> Exit {
     let mut worst = OK;
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let n = n + 1;
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("msgstore: standard input, line {}: {e}", n + 1);
+                eprintln!("msgstore: standard input, line {n}: {e}");
                 return FAILED;
             }
         };
@@ -81,13 +85,83 @@ fn script(global: &Global) -> Exit {
             Line::Nothing => {}
             Line::Quit => break,
             Line::Bad(why) => {
-                eprintln!("msgstore: standard input, line {}: {why}", n + 1);
+                eprintln!("msgstore: standard input, line {n}: {why}");
                 worst = worst.max(FAILED);
             }
-            Line::Run(words) => worst = worst.max(run_words(global, words)),
+            Line::Run(words) => {
+                let status = run_words(global, words);
+                if status != OK {
+                    eprintln!(
+                        "msgstore: standard input, line {n}: `{}` ended with exit status {}",
+                        line.trim(),
+                        status.code()
+                    );
+                }
+                worst = worst.max(status);
+            }
         }
     }
     worst
+}
+
+/// Runs one line's words as a child process, so that Ctrl-C stops that command
+/// (the terminal sends SIGINT to both; the prompt ignores it while it waits) and
+/// the prompt goes on. A command killed midway leaves the store as a crash would:
+/// repairable by the write order, nothing lost.
+fn run_child(global: &Global, words: Vec<String>) -> Exit {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(_) => return run_words(global, words),
+    };
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(store) = global.store_given() {
+        cmd.arg("--store").arg(store);
+    }
+    if global.json {
+        cmd.arg("--json");
+    }
+    if global.quiet {
+        cmd.arg("-q");
+    }
+    cmd.args(&words).env(FROM_PROMPT, "1");
+    let _ignore = IgnoreInterrupts::new();
+    match cmd.status() {
+        Ok(st) => match st.code() {
+            Some(0) => OK,
+            Some(1) => commands::PARTIAL,
+            Some(_) => FAILED,
+            None => {
+                eprintln!(
+                    "msgstore: interrupted; the store is as a crash would leave it (run `reconstruct` on what it was working on)"
+                );
+                FAILED
+            }
+        },
+        Err(e) => {
+            eprintln!("msgstore: cannot run the command: {e}");
+            FAILED
+        }
+    }
+}
+
+/// SIGINT ignored while it lives (the prompt waiting for its child).
+struct IgnoreInterrupts(libc::sighandler_t);
+
+impl IgnoreInterrupts {
+    fn new() -> IgnoreInterrupts {
+        // SAFETY: installs SIG_IGN for SIGINT and keeps the old disposition; no
+        // handler code runs.
+        IgnoreInterrupts(unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) })
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        // SAFETY: restores the disposition saved in `new`.
+        unsafe {
+            libc::signal(libc::SIGINT, self.0);
+        }
+    }
 }
 
 fn interactive(global: &Global) -> Exit {
@@ -104,7 +178,7 @@ fn interactive(global: &Global) -> Exit {
         let _ = ed.load_history(h);
     }
     println!(
-        "msgstore {} — type `help`, or `quit` to leave",
+        "msgstore {} — type `help`, or `quit` to leave; Ctrl-C stops a command",
         env!("CARGO_PKG_VERSION")
     );
     loop {
@@ -117,7 +191,7 @@ fn interactive(global: &Global) -> Exit {
                     Line::Bad(why) => eprintln!("msgstore: {why}"),
                     Line::Run(words) if words == ["--help"] => println!("{HELP}"),
                     Line::Run(words) => {
-                        run_words(global, words);
+                        run_child(global, words);
                     }
                 }
             }

@@ -3,11 +3,9 @@
 //! that nothing was lost. The newcomer's first command.
 
 use super::{Ctx, Exit, OK, PARTIAL};
-use crate::cli::ReconstructArgs;
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::ops::deliver::Input;
-use crate::output::Printer;
 use crate::store::{INDEX_FILE, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,14 +32,12 @@ fn contents(store: &Store) -> Result<Contents> {
 }
 
 pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
-    let root = dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("msgstore-demo-{}", std::process::id()))
-    });
-    let say = |s: &str| {
-        if !ctx.printer.json {
-            println!("{s}");
-        }
-    };
+    let root = dir
+        .or_else(|| ctx.store_given.then(|| ctx.root.clone()))
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("msgstore-demo-{}", std::process::id()))
+        });
+    let say = |s: &str| ctx.printer.note(s);
     say(&format!("== building a sample store in {}", root.display()));
     let store = Store::at(&root);
     ops::init(&store)?;
@@ -49,15 +45,32 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
     ops::user::add(&store, &["joe".into(), "ann".into()])?;
     ops::mailbox::create(&store, "joe/my stuff")?;
     ops::mailbox::create(&store, "Public Folders/news")?;
-    let per = (count as usize / MAILBOXES.len()).max(3);
+    // Exactly `count` messages (at least 3 a mailbox: clap checks count >= 12).
+    let count = count as usize;
+    let bar = ctx
+        .printer
+        .progress()
+        .then(|| ctx.printer.bar(count as u64, "messages"));
+    let mut n = 0u64;
     for (k, m) in MAILBOXES.iter().enumerate() {
-        let inputs = (0..per)
-            .map(|i| Input {
-                label: format!("sample {k}/{i}"),
-                bytes: crate::sample::message(1, (k * per + i) as u64, 6),
-            })
-            .collect();
-        ops::deliver::deliver(&store, m, inputs)?;
+        let per = count / MAILBOXES.len() + usize::from(k < count % MAILBOXES.len());
+        // In batches, so memory stays small however many are asked for.
+        for chunk in (0..per).collect::<Vec<_>>().chunks(500) {
+            let inputs = chunk
+                .iter()
+                .map(|i| {
+                    n += 1;
+                    Input {
+                        label: format!("sample {k}/{i}"),
+                        bytes: crate::sample::message(1, n, 6),
+                    }
+                })
+                .collect();
+            ops::deliver::deliver(&store, m, inputs)?;
+            if let Some(b) = &bar {
+                b.inc(chunk.len() as u64);
+            }
+        }
         ops::flags::store_flags(&store, m, "1:*", &["\\Seen".into()], &[])?;
         ops::flags::store_flags(
             &store,
@@ -74,12 +87,14 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
         &["\\Deleted".into()],
         &[],
     )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let before = contents(&store)?;
     say(&format!(
-        "   {} users, {} mailboxes, {} messages, flags set",
+        "   {} users, {} mailboxes, {count} messages, flags set",
         2,
         MAILBOXES.len(),
-        per * MAILBOXES.len()
     ));
 
     say("== damaging it");
@@ -102,7 +117,8 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
     // (c) a delivery interrupted after its file was written: a file with no record,
     // and the temporary file of another one
     let ann = dir_of("ann")?;
-    let interrupted = crate::sample::message(1, 10_000, 6);
+    // Another seed than the mail above: its content is none of theirs.
+    let interrupted = crate::sample::message(7, 1, 6);
     let uidnext = ops::dump::dump(&store, "ann")?.uidnext;
     let p = ann.join(crate::store::message_file_name(uidnext));
     std::fs::write(&p, &interrupted).map_err(io(&p, "write"))?;
@@ -130,29 +146,57 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
     std::fs::remove_file(&p).map_err(io(&p, "remove"))?;
     say("   users.redb overwritten with garbage; mailboxes.redb deleted");
 
-    let sub = Ctx {
-        printer: Printer {
-            json: ctx.printer.json,
-            quiet: ctx.printer.quiet,
-        },
-        root: root.clone(),
-        interactive: true,
-    };
+    // The repairs, as the commands run them; their reports are printed (as text)
+    // here, and with --json go into the one document at the end.
     say("\n== msgstore x-build-user-db");
-    super::reconstruct::build_user_db(&sub, false)?;
+    let users = ops::reconstruct::user_db(&store, false)?;
+    say(&format!(
+        "   {} kept, {} added (status recovered: their records were lost)",
+        users.kept.len(),
+        users.added.len()
+    ));
     say("\n== msgstore reconstruct -m");
-    let args = |m: bool| ReconstructArgs {
-        recurse: !m,
-        mailbox_list: m,
-        dry_run: false,
-        full: false,
-        quick: false,
-        wait: false,
-        mailboxes: vec![],
-    };
-    super::reconstruct::reconstruct(&sub, args(true))?;
+    let list = ops::reconstruct::mailbox_list(&store, false, false)?;
+    say(&format!(
+        "   {} kept, {} added from their directories, {} removed",
+        list.kept.len(),
+        list.added.len(),
+        list.removed.len()
+    ));
+    for a in &list.added {
+        say(&format!(
+            "   {} (uidvalidity {} from {})",
+            a.name, a.uidvalidity, a.uidvalidity_from
+        ));
+    }
     say("\n== msgstore reconstruct -r");
-    let status = super::reconstruct::reconstruct(&sub, args(false))?;
+    let planned = ops::reconstruct::plan(&store, &[], true)?;
+    let report = planned.run(
+        &store,
+        crate::reconstruct::Options {
+            dry_run: false,
+            check: ops::reconstruct::Check::Hash,
+            wait: false,
+        },
+        &|_| {},
+    );
+    for m in &report.mailboxes {
+        say(&format!(
+            "   {}: {} messages: {} kept, {} added, {} renumbered, {} dropped, {} BAD{}",
+            m.mailbox,
+            m.messages,
+            m.kept,
+            m.added.len(),
+            m.renumbered.len(),
+            m.dropped.len(),
+            m.bad.len(),
+            m.moved_aside
+                .as_ref()
+                .map(|a| format!("; damaged index kept as {a}"))
+                .unwrap_or_default()
+        ));
+    }
+    let status = if report.incomplete() { PARTIAL } else { OK };
 
     say("\n== checking that nothing was lost");
     let after = contents(&store)?;
@@ -211,7 +255,13 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
         "interrupted_delivery_recovered": recovered,
         "nul_file_set_aside": bad_set_aside,
         "problems": problems,
+        "user_db": users,
+        "mailbox_list": list,
+        "reconstruct": report,
     });
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "msgstore".into());
     ctx.printer.result(&summary, |s| {
         use std::fmt::Write;
         let _ = writeln!(s, "   {present} of {total} messages present with their content; the interrupted delivery recovered: {recovered}; the NUL file set aside: {bad_set_aside}");
@@ -220,7 +270,8 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
             let _ = writeln!(s, "   PROBLEM: {p}");
         }
         let _ = writeln!(s, "{}", if problems.is_empty() { "nothing was lost." } else { "SOMETHING WAS LOST." });
-        let _ = writeln!(s, "\nexplore it: msgstore --store {} dump joe", root.display());
+        let _ = writeln!(s, "\nexplore it: {me} --store {} dump joe", root.display());
+        let _ = writeln!(s, "(`cargo install --path .` puts `msgstore` on your PATH)");
     });
     Ok(if problems.is_empty() && status == OK {
         OK

@@ -51,20 +51,21 @@ pub use Exit::{Failed as FAILED, Ok as OK, Partial as PARTIAL};
 pub struct Ctx {
     pub printer: Printer,
     pub root: PathBuf,
+    /// The store was named (`--store` or `MSGSTORE_ROOT`), not the default.
+    pub store_given: bool,
     pub interactive: bool,
 }
 
 impl Ctx {
     pub fn new(global: &Global, interactive: bool) -> Ctx {
+        let given = global.store_given();
         Ctx {
             printer: Printer {
                 json: global.json,
                 quiet: global.quiet,
             },
-            root: global
-                .store
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+            store_given: given.is_some(),
+            root: given.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
             interactive,
         }
     }
@@ -77,6 +78,21 @@ impl Ctx {
     pub fn fail(&self, e: &Error) -> Exit {
         self.printer.error(&e.to_string());
         Exit::for_error(e)
+    }
+}
+
+/// A command line clap refused: said as msgstore says errors (and as one JSON
+/// document with `--json`); `--help` and `--version` print as clap prints them.
+pub fn refused(e: &clap::Error, args: &[String], json: bool) -> Exit {
+    match crate::cli::refusal(e, args) {
+        None => {
+            let _ = e.print();
+            OK
+        }
+        Some(msg) => {
+            Printer { json, quiet: false }.error(&msg);
+            FAILED
+        }
     }
 }
 

@@ -61,8 +61,8 @@ pub fn reconstruct(ctx: &Ctx, a: ReconstructArgs) -> Result<Exit> {
 fn mailbox_list(ctx: &Ctx, store: &crate::store::Store, dry_run: bool, wait: bool) -> Result<Exit> {
     let rep = ops::mailbox_list(store, dry_run, wait)?;
     let verb = if dry_run { "would be " } else { "" };
-    let quiet = ctx.printer.quiet;
-    ctx.printer.result(&rep, |s| {
+    let quiet = ctx.printer.quiet && !ctx.printer.json;
+    let text = |s: &mut String, quiet: bool| {
         if !quiet {
             let _ = writeln!(
                 s,
@@ -70,7 +70,11 @@ fn mailbox_list(ctx: &Ctx, store: &crate::store::Store, dry_run: bool, wait: boo
                 rep.kept.len(),
                 rep.added.len(),
                 rep.removed.len(),
-                if dry_run { " (dry run: nothing changed)" } else { "" }
+                if dry_run {
+                    " (dry run: nothing changed)"
+                } else {
+                    ""
+                }
             );
             for x in &rep.added {
                 let _ = writeln!(
@@ -90,7 +94,10 @@ fn mailbox_list(ctx: &Ctx, store: &crate::store::Store, dry_run: bool, wait: boo
             }
         }
         for u in &rep.unknown_users {
-            let _ = writeln!(s, "  warning: users/{u}: user not in the user database; run `msgstore x-build-user-db`, then `msgstore reconstruct -m` (entries it had are kept)");
+            let _ = writeln!(
+                s,
+                "  warning: users/{u}: user not in the user database; run `msgstore x-build-user-db`, then `msgstore reconstruct -m` (entries it had are kept)"
+            );
         }
         for d in &rep.unknown_dirs {
             let _ = writeln!(s, "  warning: {d}");
@@ -101,7 +108,16 @@ fn mailbox_list(ctx: &Ctx, store: &crate::store::Store, dry_run: bool, wait: boo
         for w in &rep.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
-    });
+    };
+    ctx.printer.result(&rep, |s| text(s, false));
+    if quiet {
+        let mut s = String::new();
+        text(&mut s, true);
+        for line in s.lines() {
+            ctx.printer
+                .warn(line.trim_start().trim_start_matches("warning: "));
+        }
+    }
     Ok(if rep.incomplete() { PARTIAL } else { OK })
 }
 
@@ -230,8 +246,8 @@ pub fn build_user_db(ctx: &Ctx, dry_run: bool) -> Result<Exit> {
     let store = ctx.store()?;
     let rep = ops::user_db(&store, dry_run)?;
     let verb = if dry_run { "would be " } else { "" };
-    let quiet = ctx.printer.quiet;
-    ctx.printer.result(&rep, |s| {
+    let quiet = ctx.printer.quiet && !ctx.printer.json;
+    let text = |s: &mut String, quiet: bool| {
         if !quiet {
             let _ = writeln!(
                 s,
@@ -270,6 +286,15 @@ pub fn build_user_db(ctx: &Ctx, dry_run: bool) -> Result<Exit> {
         for w in &rep.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
-    });
+    };
+    ctx.printer.result(&rep, |s| text(s, false));
+    if quiet {
+        let mut s = String::new();
+        text(&mut s, true);
+        for line in s.lines() {
+            ctx.printer
+                .warn(line.trim_start().trim_start_matches("warning: "));
+        }
+    }
     Ok(if rep.failed.is_empty() { OK } else { PARTIAL })
 }

@@ -158,12 +158,20 @@ pub fn salvage(
             out.uidnext = out.uidnext.max(h.uidnext.get());
             out.highestmodseq = out.highestmodseq.max(h.highestmodseq.get());
         }
-        for r in candidates {
+        let mut by_content = BTreeMap::new();
+        for r in candidates.iter().copied() {
             if r.verify(id) {
                 keep_latest(&mut out.records, r);
+            } else if let Some(r) = content_proven(&r, files) {
+                keep_latest(&mut by_content, r);
             } else {
                 out.rejected += 1;
             }
+        }
+        // A record of another UIDVALIDITY of this mailbox (the list gave it a new
+        // one when nothing else survived) still holds the flags of its content.
+        for (uid, r) in by_content {
+            out.records.entry(uid).or_insert(r);
         }
         let mut best: Option<Vec<String>> = None;
         for (_, raw) in &keyword_lists {
@@ -175,6 +183,15 @@ pub fn salvage(
             }
         }
         out.keywords = best.unwrap_or_default();
+    } else {
+        // No identity to check records against (the list and every header copy
+        // are lost): records proven by their content only.
+        for r in candidates {
+            match content_proven(&r, files) {
+                Some(r) => keep_latest(&mut out.records, r),
+                None => out.rejected += 1,
+            }
+        }
     }
     if !out.header_found && !v1_headers.is_empty() {
         // A version-1 index: its headers are plausible values, usable as bounds.
@@ -205,6 +222,23 @@ pub fn salvage(
         out.highestmodseq = out.highestmodseq.max(r.modseq.get());
     }
     Ok(out)
+}
+
+/// A marked record whose checksum cannot be checked (its identity is unknown or
+/// not the list's) is trusted where its BLAKE3 matches the file of its UID: the
+/// content its flags were set on is there. Its keyword names went with its
+/// identity, so only its system flags are kept.
+fn content_proven(r: &Record, files: &BTreeMap<u32, [u8; 32]>) -> Option<Record> {
+    let plausible = r.mark.get() == RECORD_MARK
+        && r.uid.get() != 0
+        && r.system_flags.get() & !flag::ALL_BITS == 0
+        && r.reserved == [0; 8];
+    if !plausible || files.get(&r.uid.get()) != Some(&r.guid) {
+        return None;
+    }
+    let mut r = *r;
+    r.user_flags = [0.into(); 2];
+    Some(r)
 }
 
 fn keep_latest(map: &mut BTreeMap<u32, Record>, r: Record) {

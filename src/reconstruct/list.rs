@@ -157,7 +157,15 @@ pub fn run(store: &Store, dry_run: bool, wait: bool) -> Result<ListReport> {
             used_ids.insert(e.id);
         }
     }
-    let mut next_id = old_next_id;
+    // Ids the surviving indexes claim are theirs before any new one is handed out:
+    // a new id must be none of them, or the index that claims it would then look
+    // like another mailbox's.
+    let claimed: BTreeSet<u64> = found
+        .iter()
+        .filter_map(|f| f.said.map(|s| s.identity.mailbox_id))
+        .filter(|&id| id != 0)
+        .collect();
+    let mut next_id = old_next_id.max(claimed.iter().next_back().map_or(0, |m| m + 1));
     // New values must stay above every UIDVALIDITY that survives anywhere.
     let mut last_uv = counters
         .last_uidvalidity

@@ -461,7 +461,13 @@ pub fn decide(
                 (None, None) => None,
             };
             let state = match (&s, identity) {
-                (Some(s), Some(id)) if s.header_found || s.v1 || !s.records.is_empty() => {
+                (Some(s), id) if s.header_found || s.v1 || !s.records.is_empty() => {
+                    // With no identity (a new UIDVALIDITY follows), only the
+                    // records matched by content are there; they keep their flags.
+                    let id = id.unwrap_or(Identity {
+                        mailbox_id: 0,
+                        uidvalidity: 0,
+                    });
                     let max_uid = s.records.keys().next_back().copied().unwrap_or(0);
                     bounds.uid_floor = bounds
                         .uid_floor
