@@ -73,13 +73,18 @@ pub fn refusal(e: &clap::Error, args: &[String]) -> Option<String> {
             .to_owned();
     }
     // The subcommand words typed, for the pointer to its help.
-    let words: Vec<&str> = args
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .take_while(|a| COMMAND_WORDS.contains(a))
-        .collect();
+    let mut words: Vec<&str> = Vec::new();
+    let mut rest = args.iter().skip(1).map(String::as_str);
+    while let Some(a) = rest.next() {
+        if a == "--store" {
+            rest.next();
+        } else if a.starts_with('-') {
+        } else if COMMAND_WORDS.contains(&a) {
+            words.push(a);
+        } else {
+            break;
+        }
+    }
     let help = if words.is_empty() {
         "msgstore --help".to_owned()
     } else {

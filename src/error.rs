@@ -132,6 +132,22 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A name as messages show it: in backticks, as typed, with only what cannot be
+/// printed (control characters, a backtick) escaped — `\Seen`, not `"\\Seen"`.
+pub fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('`');
+    for c in s.chars() {
+        match c {
+            '`' => out.push_str("\\`"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
+    out
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Error {
         Error::Io {
@@ -244,7 +260,7 @@ impl fmt::Display for Error {
             Error::UnknownMailbox { name, suggestion } => {
                 write!(f, "{name}: no such mailbox")?;
                 if let Some(s) = suggestion {
-                    write!(f, " (did you mean {s:?}?)")?;
+                    write!(f, " (did you mean {}?)", shown(s))?;
                 }
                 write!(
                     f,

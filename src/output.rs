@@ -57,6 +57,14 @@ impl Printer {
         eprintln!("msgstore: warning: {msg}");
     }
 
+    /// A line of a command's narrative (the demo's), on stdout; left out under
+    /// `-q` and `--json`, where the result says it all.
+    pub fn line(&self, msg: &str) {
+        if !self.quiet && !self.json {
+            write_stdout(&format!("{msg}\n"));
+        }
+    }
+
     /// A note for people; left out under `-q` and `--json`.
     pub fn note(&self, msg: &str) {
         if !self.quiet && !self.json {

@@ -124,6 +124,15 @@ fn run_child(global: &Global, words: Vec<String>) -> Exit {
         cmd.arg("-q");
     }
     cmd.args(&words).env(FROM_PROMPT, "1");
+    // An ignored signal stays ignored across exec: the child gets the default back.
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     let _ignore = IgnoreInterrupts::new();
     match cmd.status() {
         Ok(st) => match st.code() {

@@ -12,7 +12,8 @@ impl UidSet {
     pub fn parse(s: &str) -> Result<UidSet> {
         let bad = |why: &str| {
             Err(Error::Usage(format!(
-                "{s:?}: malformed UID set ({why}); write it like 1:4,7,9:*"
+                "{}: malformed UID set ({why}); write it like 1:4,7,9:*",
+                crate::error::shown(s)
             )))
         };
         if s.is_empty() {
@@ -35,7 +36,12 @@ impl UidSet {
             };
             match (num(a), num(b)) {
                 (Some(x), Some(y)) => ranges.push((x, y)),
-                _ => return bad(&format!("{item:?} is not a UID, `*` or a range")),
+                _ => {
+                    return bad(&format!(
+                        "{} is not a UID, `*` or a range",
+                        crate::error::shown(item)
+                    ));
+                }
             }
         }
         Ok(UidSet { ranges })

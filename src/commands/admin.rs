@@ -49,7 +49,19 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<Exit> {
                 });
         }
         UserCmd::Delete { name } => {
-            let n = ops::user::delete(&store, &name)?;
+            let bar = ctx
+                .printer
+                .progress()
+                .then(|| ctx.printer.bar(0, "files removed"));
+            let n = ops::user::delete(&store, &name, &|n, total| {
+                if let Some(b) = &bar {
+                    b.set_length(total);
+                    b.inc(n);
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             ctx.printer.result(
                 &serde_json::json!({ "deleted": name, "mailboxes_removed": n }),
                 |s| {

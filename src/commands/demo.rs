@@ -37,7 +37,7 @@ pub fn demo(ctx: &Ctx, dir: Option<PathBuf>, count: u32) -> Result<Exit> {
         .unwrap_or_else(|| {
             std::env::temp_dir().join(format!("msgstore-demo-{}", std::process::id()))
         });
-    let say = |s: &str| ctx.printer.note(s);
+    let say = |s: &str| ctx.printer.line(s);
     say(&format!("== building a sample store in {}", root.display()));
     let store = Store::at(&root);
     ops::init(&store)?;

@@ -8,10 +8,50 @@ use std::fmt::Write;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// Files read and delivered at a time: memory stays bounded however many are given.
+const BATCH: usize = 256;
+
+fn refused(source: &std::path::Path, error: String) -> ops::deliver::Delivered {
+    ops::deliver::Delivered {
+        source: source.display().to_string(),
+        uid: None,
+        warning: None,
+        error: Some(error),
+    }
+}
+
+/// One message file's bytes, or why it is no message.
+fn read_message(f: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(f).map_err(|e| Error::io(f, "read", e).to_string())?;
+    if meta.is_dir() {
+        let maildir = ["cur", "new", "tmp"].iter().any(|d| f.join(d).is_dir());
+        return Err(if maildir {
+            format!(
+                "{}: a Maildir, not a message; use `msgstore import MAILBOX {}` to add the messages it holds",
+                f.display(),
+                f.display()
+            )
+        } else {
+            format!(
+                "{}: a directory, not a message file; give message files",
+                f.display()
+            )
+        });
+    }
+    if meta.len() > crate::message::MAX_MESSAGE_SIZE as u64 {
+        return Err(format!(
+            "{}: refused: it is larger than {} bytes",
+            f.display(),
+            crate::message::MAX_MESSAGE_SIZE
+        ));
+    }
+    std::fs::read(f).map_err(|e| Error::io(f, "read", e).to_string())
+}
+
 pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<Exit> {
     let store = ctx.store()?;
-    let mut inputs = Vec::new();
-    let mut unreadable = Vec::new();
+    let mut name = ops::OpenMailbox::open(&store, mailbox)?.name().to_string();
+    let mut results = Vec::new();
     if files.is_empty() {
         if ctx.interactive {
             return Err(Error::Usage(
@@ -22,41 +62,53 @@ pub fn deliver(ctx: &Ctx, mailbox: &str, files: Vec<PathBuf>) -> Result<Exit> {
         std::io::stdin()
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("<stdin>", "read", e))?;
-        inputs.push(Input {
+        let input = Input {
             label: "<stdin>".into(),
             bytes,
-        });
+        };
+        let (n, r) = ops::deliver::deliver(&store, mailbox, vec![input])?;
+        name = n;
+        results = r;
     }
-    for f in files {
-        if f.is_dir() {
-            let maildir = ["cur", "new", "tmp"].iter().any(|d| f.join(d).is_dir());
-            unreadable.push(ops::deliver::Delivered {
-                source: f.display().to_string(),
-                uid: None,
-                warning: None,
-                error: Some(if maildir {
-                    format!("{}: a Maildir, not a message; use `msgstore import MAILBOX {}` to add the messages it holds", f.display(), f.display())
-                } else {
-                    format!("{}: a directory, not a message file; give message files", f.display())
-                }),
-            });
-            continue;
+    let bar = (files.len() > BATCH && ctx.printer.progress())
+        .then(|| ctx.printer.bar(files.len() as u64, "messages"));
+    for chunk in files.chunks(BATCH) {
+        // In the order given: a file that cannot be read keeps its place.
+        let mut slots: Vec<Option<ops::deliver::Delivered>> = Vec::with_capacity(chunk.len());
+        let mut inputs = Vec::new();
+        for f in chunk {
+            match read_message(f) {
+                Ok(bytes) => {
+                    slots.push(None);
+                    inputs.push(Input {
+                        label: f.display().to_string(),
+                        bytes,
+                    });
+                }
+                Err(why) => slots.push(Some(refused(f, why))),
+            }
         }
-        match std::fs::read(&f) {
-            Ok(bytes) => inputs.push(Input {
-                label: f.display().to_string(),
-                bytes,
-            }),
-            Err(e) => unreadable.push(ops::deliver::Delivered {
-                source: f.display().to_string(),
-                uid: None,
-                warning: None,
-                error: Some(Error::io(&f, "read", e).to_string()),
-            }),
+        let mut done = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            let (n, r) = ops::deliver::deliver(&store, mailbox, inputs)?;
+            name = n;
+            r
+        }
+        .into_iter();
+        for slot in slots {
+            match slot {
+                Some(r) => results.push(r),
+                None => results.extend(done.next()),
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(chunk.len() as u64);
         }
     }
-    let (name, mut results) = ops::deliver::deliver(&store, mailbox, inputs)?;
-    results.extend(unreadable);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     for r in &results {
         if let Some(e) = &r.error {

@@ -48,8 +48,16 @@ pub fn reconstruct(ctx: &Ctx, a: ReconstructArgs) -> Result<Exit> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    ctx.printer
-        .result(&report, |s| text(s, &report, ctx.printer.quiet));
+    ctx.printer.result(&report, |s| text(s, &report, false));
+    if ctx.printer.quiet && !ctx.printer.json {
+        // -q: what needs attention, on stderr.
+        let mut s = String::new();
+        text(&mut s, &report, true);
+        for line in s.lines() {
+            ctx.printer
+                .warn(line.trim_start().trim_start_matches("warning: "));
+        }
+    }
     for m in report.mailboxes.iter().filter(|m| m.failed()) {
         if let Some(e) = &m.error {
             ctx.printer.problem(e);

@@ -185,7 +185,8 @@ impl Entry {
 fn decode(h: &Handle, name: &str, raw: &[u8]) -> Result<Entry> {
     Entry::decode(name, raw).ok_or_else(|| {
         h.error(Fault::Damaged(format!(
-            "entry {name:?} has {} bytes, not a record this msgstore reads",
+            "entry {} has {} bytes, not a record this msgstore reads",
+            crate::error::shown(name),
             raw.len()
         )))
     })

@@ -174,7 +174,8 @@ impl User {
 fn decode(h: &Handle, name: &str, raw: &[u8]) -> Result<UserRecord> {
     UserRecord::decode(raw).ok_or_else(|| {
         h.error(Fault::Damaged(format!(
-            "record of user {name:?} ({} bytes) is not one this msgstore reads",
+            "record of user {} ({} bytes) is not one this msgstore reads",
+            crate::error::shown(name),
             raw.len()
         )))
     })

@@ -22,7 +22,8 @@ impl Flag {
                 }
             }
             return Err(Error::Usage(format!(
-                "{s:?}: not a system flag this store keeps (\\Seen \\Answered \\Flagged \\Deleted \\Draft; \\Recent belongs to a session)"
+                "{}: not a system flag this store keeps (\\Seen \\Answered \\Flagged \\Deleted \\Draft; \\Recent belongs to a session)",
+                crate::error::shown(s)
             )));
         }
         // RFC 3501 atom: no specials, no spaces, no control characters.
@@ -32,7 +33,8 @@ impl Flag {
                 .all(|b| b > 0x20 && b < 0x7f && !b"(){%*\"\\]".contains(&b));
         if !ok {
             return Err(Error::Usage(format!(
-                "{s:?}: not a valid keyword (an IMAP atom: printable ASCII without spaces or (){{%*\"\\])"
+                "{}: not a valid keyword (an IMAP atom: printable ASCII without spaces or (){{%*\"\\])",
+                crate::error::shown(s)
             )));
         }
         Ok(Flag::Keyword(s.to_owned()))

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::index::record::{Header, Identity};
 use crate::store::Store;
-use crate::store::fsutil::{name_taken, remove_dir_tree, rename_noreplace, sync_dir};
+use crate::store::fsutil::{name_taken, rename_noreplace, sync_dir};
 use crate::store::names::{MailboxName, Root};
 use std::path::Path;
 
@@ -143,6 +143,11 @@ fn has_child_dirs(dir: &Path) -> Result<bool> {
 /// aside first: removed in place, a crash could leave some messages and no index,
 /// and `reconstruct -m` would bring the mailbox back with a new UIDVALIDITY.
 pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
+    remove_tree_ticking(dir, &|_| {})
+}
+
+/// [`remove_tree`], calling `tick` once a file removed.
+pub(crate) fn remove_tree_ticking(dir: &Path, tick: &dyn Fn(u64)) -> Result<()> {
     let parent = dir.parent().ok_or_else(|| {
         Error::io(
             dir,
@@ -160,7 +165,7 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
     ));
     rename_noreplace(dir, &trash).map_err(|e| Error::io(dir, "move mailbox directory aside", e))?;
     sync_dir(parent)?;
-    remove_dir_tree(&trash)?;
+    crate::store::fsutil::remove_dir_tree_ticking(&trash, tick)?;
     sync_dir(parent)
 }
 

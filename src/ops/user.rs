@@ -18,7 +18,10 @@ pub fn add(store: &Store, names: &[String]) -> Result<Vec<Entry>> {
     let mut seen = std::collections::BTreeSet::new();
     for n in names {
         if !seen.insert(n) {
-            return Err(Error::Usage(format!("{n:?}: named twice")));
+            return Err(Error::Usage(format!(
+                "{}: named twice",
+                crate::error::shown(n)
+            )));
         }
     }
     let _list = list_changes(store)?;
@@ -48,8 +51,9 @@ pub fn list(store: &Store) -> Result<Vec<User>> {
 }
 
 /// Deletes a user: under the locks of every mailbox they own, the mailbox list
-/// entries first, then the user record, then the mail on disk.
-pub fn delete(store: &Store, name: &str) -> Result<usize> {
+/// entries first, then the user record, then the mail on disk (`progress` is
+/// called once a file removed, with the number of files first: `progress(0, n)`).
+pub fn delete(store: &Store, name: &str, progress: &dyn Fn(u64, u64)) -> Result<usize> {
     check_user_name(name)?;
     let _list = list_changes(store)?;
     if !users::exists(store, name)? {
@@ -79,7 +83,17 @@ pub fn delete(store: &Store, name: &str) -> Result<usize> {
     users::delete(&udb, name)?;
     drop(udb);
     if store.has_mailbox_dir(&inbox) {
-        super::mailbox::remove_tree(&dir)?;
+        let files: u64 = names
+            .iter()
+            .filter_map(|n| std::fs::read_dir(store.mailbox_dir(n)).ok())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+                    .count() as u64
+            })
+            .sum();
+        progress(0, files);
+        super::mailbox::remove_tree_ticking(&dir, &|n| progress(n, files))?;
     }
     Ok(removed)
 }

@@ -64,7 +64,8 @@ pub fn run(store: &Store, dry_run: bool) -> Result<UserDbReport> {
             Some(n) if is_dir => dirs.push(n),
             Some(n) => {
                 rep.failed.push(format!(
-                    "users/{fname}: not a directory (a link or a file); user {n:?} is kept as it was"
+                    "users/{fname}: not a directory (a link or a file); user {} is kept as it was",
+                    crate::error::shown(&n)
                 ));
                 if !old.contains_key(&n) {
                     rep.unknown_dirs.push(fname);

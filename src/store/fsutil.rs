@@ -317,6 +317,34 @@ pub fn set_aside(dir: &Path, name: &str) -> Result<String> {
     ))
 }
 
+/// Removes a directory and everything in it, calling `tick` once a file, for
+/// progress. Links are removed, never followed. One already gone is fine.
+pub fn remove_dir_tree_ticking(dir: &Path, tick: &dyn Fn(u64)) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, "read directory", e)),
+    };
+    for item in rd {
+        let item = item.map_err(|e| Error::io(dir, "read directory", e))?;
+        let p = item.path();
+        if item.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_dir_tree_ticking(&p, tick)?;
+        } else {
+            match std::fs::remove_file(&p) {
+                Ok(()) => tick(1),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&p, "remove", e)),
+            }
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, "remove directory", e)),
+    }
+}
+
 /// Removes a directory and everything in it; one already gone is fine.
 pub fn remove_dir_tree(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {

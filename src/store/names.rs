@@ -47,19 +47,22 @@ impl MailboxName {
         let parts: Vec<String> = rest.split('/').map(str::to_owned).collect();
         if rest.is_empty() {
             return Err(Error::Usage(format!(
-                "{input:?}: not a mailbox name; give a user's INBOX (`joe`), a folder (`joe/stuff`) or `Public Folders/NAME`"
+                "{}: not a mailbox name; give a user's INBOX (`joe`), a folder (`joe/stuff`) or `Public Folders/NAME`",
+                crate::error::shown(input)
             )));
         }
         if parts.len() > MAX_DEPTH {
             return Err(Error::Usage(format!(
-                "{input:?}: mailbox nested more than {MAX_DEPTH} levels deep"
+                "{}: mailbox nested more than {MAX_DEPTH} levels deep",
+                crate::error::shown(input)
             )));
         }
         // `users/` or `public/`, then each level encoded and its slash.
         let encoded: usize = 7 + parts.iter().map(|p| encode(p).len() + 1).sum::<usize>();
         if encoded > MAX_PATH {
             return Err(Error::Usage(format!(
-                "{input:?}: the mailbox's directory would be {encoded} bytes long, more than the {MAX_PATH} the store allows (PATH_MAX); use shorter names"
+                "{}: the mailbox's directory would be {encoded} bytes long, more than the {MAX_PATH} the store allows (PATH_MAX); use shorter names",
+                crate::error::shown(input)
             )));
         }
         for (i, p) in parts.iter().enumerate() {
@@ -163,7 +166,12 @@ fn strip_root<'a>(input: &'a str, root: &str) -> Option<&'a str> {
 /// User names: not empty, no `/`, no `..`, no control characters, and short enough
 /// to be a directory name.
 pub fn check_user_name(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::Usage(format!("{name:?}: invalid user name: {why}")));
+    let bad = |why: &str| {
+        Err(Error::Usage(format!(
+            "{}: invalid user name: {why}",
+            crate::error::shown(name)
+        )))
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -188,7 +196,8 @@ pub fn check_user_name(name: &str) -> Result<()> {
 fn check_component(part: &str, whole: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(Error::Usage(format!(
-            "{whole:?}: invalid mailbox name: {why}"
+            "{}: invalid mailbox name: {why}",
+            crate::error::shown(whole)
         )))
     };
     if part.is_empty() {

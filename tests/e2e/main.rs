@@ -1,6 +1,7 @@
 //! End-to-end tests: each drives the real `msgstore` binary on a store in a
 //! temporary directory. One test binary (faster to build and link than many).
 
+mod cli;
 mod commands;
 mod damage;
 mod regressions;
