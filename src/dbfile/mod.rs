@@ -302,6 +302,12 @@ impl Handle {
         .map_err(|f| self.error(f))?
     }
 
+    /// Closes the file without flushing it (the caller flushes, see
+    /// [`crate::store::fsutil::GroupFlush`]).
+    pub fn close(self) {
+        drop(self);
+    }
+
     /// Closes the file and flushes it: the one flush of a file made by
     /// [`Handle::create_unsynced`]. A no-op flush for other files.
     pub fn close_durably(self) -> Result<()> {

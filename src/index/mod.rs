@@ -335,6 +335,12 @@ impl Index {
         self.h.close_durably()
     }
 
+    /// Closes an index made by [`Index::create_unsynced`] without flushing it: the
+    /// caller flushes it, with others, before it refers to it.
+    pub fn close_unflushed(self) {
+        self.h.close();
+    }
+
     /// Opens an existing index for deliver, flags and expunge.
     pub fn open(path: &Path) -> Result<Index> {
         Ok(Index {

@@ -33,6 +33,11 @@ pub struct Context<'a> {
     pub opts: Options,
     pub list: &'a ListView,
     pub progress: Progress<'a>,
+    /// Reservations of the rebuilds running at once, written together.
+    pub reservations: super::mirror::Reservations,
+    /// With many mailboxes rebuilt at once, their new indexes are put in place
+    /// together ([`super::stage`]).
+    pub stage: Option<super::stage::Stage>,
 }
 
 /// The time of one mailbox's rebuild, read once: the merge stamps it on the
@@ -104,8 +109,24 @@ pub fn rebuild(cx: &Context<'_>, name: &MailboxName) -> Result<MailboxReport> {
     } else {
         Wait::default_for_writers().at_most(lock::RECONSTRUCT_GRACE)
     };
-    let _lock = lock::mailbox(&dir, Mode::Exclusive, wait, !opts.dry_run)
+    let lock = lock::mailbox(&dir, Mode::Exclusive, wait, !opts.dry_run)
         .map_err(|e| e.into_error(|| Error::MailboxBusy(shown.clone())))?;
+    let r = rebuild_locked(cx, name);
+    // A new index waiting to be put in place keeps the mailbox locked until then.
+    if let Some(stage) = &cx.stage
+        && stage.has(&shown)
+    {
+        stage.attach(&shown, lock);
+    }
+    r
+}
+
+/// [`rebuild`] under the mailbox's exclusive lock.
+fn rebuild_locked(cx: &Context<'_>, name: &MailboxName) -> Result<MailboxReport> {
+    let store = cx.store;
+    let opts = cx.opts;
+    let dir = store.mailbox_dir(name);
+    let shown = name.to_string();
     let entry = cx.list.entries.get(&shown);
     let index_path = dir.join(INDEX_FILE);
     let mut progress = cx.progress;
@@ -523,6 +544,8 @@ pub struct Ready {
     pub converting: bool,
     pub identity: Identity,
     pub streamed: Vec<u32>,
+    /// A reservation left to the chunk's commit (a staged new index).
+    pub need: Option<crate::db::mailboxes::Need>,
 }
 
 /// Merges, reports, and (unless this is a dry run or nothing changed) does
@@ -580,14 +603,31 @@ pub fn prepare(
     // The UIDs and MODSEQs this rebuild hands out are reserved in the mailbox list
     // before anything changes, as a delivery reserves them: a list that cannot
     // be written fails the mailbox here, with nothing changed.
-    super::mirror::reserve(
+    let invented = plan
+        .renumbered
+        .iter()
+        .map(|&(_, to)| to.saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    let need = super::mirror::need(
         cx,
         &rep.mailbox,
         identity,
         in_place.map(|s| &s.header),
-        plan.uidnext,
+        invented,
         plan.highestmodseq,
-    )?;
+    );
+    // A new index put in place with others of its chunk reserves with them, in
+    // one list write before their swaps (nothing of it is visible before).
+    let staged = cx.stage.is_some() && (decided.fresh_file || in_place.is_none());
+    let deferred = match need {
+        Some(n) if staged => Some(n),
+        Some(n) => {
+            cx.reservations.reserve(cx.store, &rep.mailbox, n)?;
+            None
+        }
+        None => None,
+    };
     rep.bad.clear();
     for uid in &plan.bad {
         let from = dir.join(message_file_name(*uid));
@@ -657,5 +697,6 @@ pub fn prepare(
         keywords,
         identity,
         streamed: Vec::new(),
+        need: deferred,
     }))
 }

@@ -97,9 +97,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Messages in the mailbox after the plan: every record it keeps or makes.
+    /// Messages in the mailbox after the plan: every record it keeps or makes
+    /// (counted, not listed: `--quick`'s plan of an unchanged mailbox lists none).
     pub fn messages(&self) -> usize {
-        self.records.len()
+        self.kept + self.added.len() + self.renumbered.len()
     }
 
     /// Whether the index must be written at all.
@@ -319,6 +320,7 @@ pub fn merge(
     } else {
         base
     };
+    debug_assert_eq!(plan.messages(), plan.records.len());
     plan
 }
 
@@ -345,17 +347,25 @@ fn fresh(
     let mut kept_uids = BTreeSet::new();
     for f in files {
         let old_rec = old.and_then(|s| s.records.get(&f.uid)).copied();
-        let uid = if f.uid > MAX_UID {
+        let moved = f.uid > MAX_UID;
+        let uid = if moved {
             match free.take() {
-                Some(u) => {
-                    plan.renumbered.push((f.uid, u));
-                    u
-                }
+                Some(u) => u,
                 // Every UID is taken: the file stays where it is, out of the index.
                 None => continue,
             }
         } else {
             f.uid
+        };
+        // Counted once: as renumbered, or as kept or added below.
+        let count = |plan: &mut Plan, kept: bool| {
+            if moved {
+                plan.renumbered.push((f.uid, uid));
+            } else if kept {
+                plan.kept += 1;
+            } else {
+                plan.added.push(uid);
+            }
         };
         match f.state {
             FileState::Nul(_) => plan.bad.push(f.uid),
@@ -366,7 +376,7 @@ fn fresh(
                     r.uid = uid.into();
                     r.modseq = modseq.into();
                     kept_uids.insert(f.uid);
-                    plan.kept += 1;
+                    count(&mut plan, true);
                     plan.records.push(Planned {
                         record: r,
                         cache: CacheFrom::Old,
@@ -384,10 +394,13 @@ fn fresh(
                         rec.internal_date = r.internal_date;
                         rec.internal_date_zone = r.internal_date_zone;
                         kept_uids.insert(f.uid);
-                        plan.kept += 1;
+                        count(&mut plan, true);
                     }
-                    Some(_) => plan.changed_content.push(f.uid),
-                    None => plan.added.push(uid),
+                    Some(_) => {
+                        plan.changed_content.push(f.uid);
+                        count(&mut plan, false);
+                    }
+                    None => count(&mut plan, false),
                 }
                 plan.records.push(Planned {
                     record: rec,
@@ -409,6 +422,7 @@ fn fresh(
     let max_uid = plan.records.last().map_or(0, |p| p.record.uid.get());
     plan.uidnext = max_uid.saturating_add(1).max(1);
     plan.highestmodseq = modseq;
+    debug_assert_eq!(plan.messages(), plan.records.len());
     plan
 }
 

@@ -26,36 +26,114 @@ pub fn new_uidvalidity(store: &Store, dry_run: bool) -> Result<u32> {
     }
 }
 
-/// Before a rebuild changes anything: the list's entry, if it has this identity,
-/// covers the UIDs below `uidnext` and MODSEQs up to `highestmodseq` the plan
-/// gives out (exactly: a rebuild gives out no more). `old` is the index's header
-/// before, mirrored. An entry of another identity is brought up to the index after
-/// the commit instead ([`after_commit`]).
-pub fn reserve(
+/// What the list must reserve before a rebuild's commit, if anything: the UIDs
+/// it invents (below `uid_end`: files renumbered) and the MODSEQ of its changes
+/// (up to `highestmodseq`), where the entry has this identity. UIDs of files that
+/// keep theirs need nothing: any later writer reserves above the index's UIDNEXT
+/// before it hands out a UID. An entry of another identity is brought up to the
+/// index after the commit instead ([`after_commit`]).
+pub fn need(
     cx: &Context<'_>,
     name: &str,
     identity: Identity,
     old: Option<&Header>,
-    uidnext: u32,
+    uid_end: u32,
     highestmodseq: u64,
-) -> Result<()> {
-    let Some(e) = cx.list.entries.get(name) else {
-        return Ok(());
-    };
+) -> Option<mailboxes::Need> {
+    let e = cx.list.entries.get(name)?;
     if e.id != identity.mailbox_id || e.uidvalidity != identity.uidvalidity {
-        return Ok(());
+        return None;
     }
-    if !e.from_v1 && e.uid_bound >= uidnext && e.modseq_bound >= highestmodseq {
-        return Ok(());
+    if !e.from_v1 && e.uid_bound >= uid_end && e.modseq_bound >= highestmodseq {
+        return None;
     }
-    let n = crate::store::names::MailboxName::parse(name)?;
-    let need = mailboxes::Need {
+    Some(mailboxes::Need {
         uidnext: old.map_or(e.uidnext, |h| h.uidnext.get()),
         highestmodseq: old.map_or(e.highestmodseq, |h| h.highestmodseq.get()),
-        uid_end: uidnext,
+        uid_end,
         modseq_end: highestmodseq,
-    };
-    mailboxes::raise(cx.store, &n, need).map(drop)
+    })
+}
+
+/// Reserves many needs in one list transaction.
+pub fn reserve_all(store: &Store, needs: &[(String, mailboxes::Need)]) -> Result<()> {
+    mailboxes::change(store, |t| {
+        for (name, need) in needs {
+            if let Some(mut e) = t.get(name)? {
+                e.uid_bound = e.uid_bound.max(need.uid_end);
+                e.modseq_bound = e.modseq_bound.max(need.modseq_end);
+                e.heard(need.uidnext, need.highestmodseq);
+                e.from_v1 = false;
+                t.put(&e)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A group commit of reservations for rebuilds that write in place: each hands its
+/// need in and waits; one of them writes every need handed in meanwhile in one
+/// transaction, then wakes the others. (New indexes put in place together reserve
+/// together, in `stage`.)
+#[derive(Default)]
+pub struct Reservations {
+    state: std::sync::Mutex<Batch>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Batch {
+    /// Needs waiting for the next write.
+    pending: Vec<(String, mailboxes::Need)>,
+    /// The write now collecting needs (pending ones belong to it).
+    collecting: u64,
+    /// Writes finished, and how each ended.
+    finished: std::collections::BTreeMap<u64, std::result::Result<(), String>>,
+    writing: bool,
+}
+
+impl Reservations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
+        // Every update under the lock is a single push, insert or swap: a panic
+        // while it was held leaves it consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `need` in and waits until a write that holds it has committed.
+    pub fn reserve(&self, store: &Store, name: &str, need: mailboxes::Need) -> Result<()> {
+        let mut st = self.lock();
+        let mine = st.collecting;
+        st.pending.push((name.to_owned(), need));
+        loop {
+            if let Some(r) = st.finished.get(&mine) {
+                return r.clone().map_err(|why| refused(name, &why));
+            }
+            if !st.writing {
+                // Lead: take every need handed in so far and write them at once.
+                st.writing = true;
+                let batch = std::mem::take(&mut st.pending);
+                let this = st.collecting;
+                st.collecting += 1;
+                drop(st);
+                let r = reserve_all(store, &batch).map_err(|e| e.to_string());
+                st = self.lock();
+                st.finished.insert(this, r);
+                st.writing = false;
+                self.done.notify_all();
+                continue;
+            }
+            st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+pub fn refused(name: &str, why: &str) -> crate::error::Error {
+    crate::error::Error::Mailbox {
+        mailbox: name.to_owned(),
+        what: format!(
+            "the UIDs and MODSEQs the rebuild hands out could not be reserved in the mailbox list ({why}); nothing was changed; run `msgstore reconstruct -m` if the list is damaged, then this again"
+        ),
+    }
 }
 
 /// After a rebuild's commit that changed the mailbox's identity (a new

@@ -17,6 +17,7 @@ mod quick;
 pub mod report;
 pub mod scan;
 mod select;
+mod stage;
 pub mod users;
 mod write;
 
@@ -38,6 +39,9 @@ pub struct Options {
     pub check: Check,
     pub wait: bool,
 }
+
+/// Mailboxes rebuilt together, whose new indexes share two flushes.
+const STAGE_CHUNK: usize = 256;
 
 /// Called with the number of messages done, for progress bars.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
@@ -74,40 +78,49 @@ pub fn run(
         opts,
         list,
         progress,
+        reservations: mirror::Reservations::default(),
+        stage: (names.len() > 1 && !opts.dry_run).then(stage::Stage::default),
     };
+    let one = |n: &MailboxName| {
+        let t = Instant::now();
+        let shown = n.to_string();
+        let mut r = match mailbox::rebuild(&cx, n) {
+            Ok(r) => r,
+            Err(e) => MailboxReport {
+                status: if e.is_busy() {
+                    Status::Busy
+                } else {
+                    Status::Failed
+                },
+                error: Some(e.to_string()),
+                ..MailboxReport::new(&shown)
+            },
+        };
+        if r.status == Status::Ok && list.readable && !list.entries.contains_key(&shown) {
+            r.warnings
+                .push("not in the mailbox list; run `msgstore reconstruct -m` to add it".into());
+        }
+        r.elapsed_ms = t.elapsed().as_millis() as u64;
+        r
+    };
+    // Mailboxes in chunks: the new indexes of a chunk are put in place together
+    // (see `stage`), so a chunk's mailboxes stay locked until its end; small
+    // enough that writers wait little, large enough that the flushes are few.
     let each = || -> Vec<MailboxReport> {
-        names
-            .par_iter()
-            .map(|n| {
-                let t = Instant::now();
-                let shown = n.to_string();
-                let mut r = match mailbox::rebuild(&cx, n) {
-                    Ok(r) => r,
-                    Err(e) => MailboxReport {
-                        status: if e.is_busy() {
-                            Status::Busy
-                        } else {
-                            Status::Failed
-                        },
-                        error: Some(e.to_string()),
-                        ..MailboxReport::new(&shown)
-                    },
-                };
-                if r.status == Status::Ok && list.readable && !list.entries.contains_key(&shown) {
-                    r.warnings.push(
-                        "not in the mailbox list; run `msgstore reconstruct -m` to add it".into(),
-                    );
-                }
-                r.elapsed_ms = t.elapsed().as_millis() as u64;
-                r
-            })
-            .collect()
+        let mut out = Vec::with_capacity(names.len());
+        for chunk in names.chunks(STAGE_CHUNK) {
+            let mut reports: Vec<MailboxReport> = chunk.par_iter().map(one).collect();
+            if let Some(stage) = &cx.stage {
+                stage::finish(&cx, stage, &mut reports);
+            }
+            out.append(&mut reports);
+        }
+        out
     };
-    // Small mailboxes spend most of their time waiting for flushes (a new index's
-    // one fdatasync, its rename and the directory's fsync): with more of them in
-    // flight than there are cores (8 per core measured best of 1, 4, 8), the file
-    // system batches those flushes (ext4 commits concurrent fsyncs together). The
-    // message scans inside run on the same pool, so CPU work still spreads.
+    // Small mailboxes spend most of their time waiting for flushes: with more of
+    // them in flight than there are cores (8 per core measured best of 1, 4, 8),
+    // the waits overlap. The message scans inside run on the same pool, so CPU
+    // work still spreads.
     let mut reports = if names.len() > 1 {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         match rayon::ThreadPoolBuilder::new()

@@ -7,12 +7,11 @@ use super::mailbox::{Clock, Context, Decided, Ready, prepare};
 use super::merge::{self, CacheFrom, Scanned};
 use super::report::MailboxReport;
 use super::scan::{self, Check, FileState};
+use super::stage::Swap;
 use crate::error::{Error, Result};
 use crate::index::record::{Identity, Record};
 use crate::index::{CacheEntry, Index, State, Writer};
-use crate::store::fsutil::{
-    exchange, name_taken, rename_durable, rename_noreplace, sync_dir, unique_name,
-};
+use crate::store::fsutil::{exchange, name_taken, rename_noreplace, sync_dir, unique_name};
 use crate::store::{INDEX_FILE, SET_ASIDE_INFIX, message_file_name};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -39,9 +38,19 @@ pub fn commit(
             }
         }
         None => {
-            rep.moved_aside = new_index(dir, index_path, id, |w| {
+            let placed = new_index(cx, &rep.mailbox, dir, index_path, id, |w| {
                 write_plan(w, &ready, None, true, dir)
             })?;
+            match placed {
+                NewIndex::Placed(aside) => rep.moved_aside = aside,
+                // Its list entry is brought up to it once it is in place.
+                NewIndex::Staged => {
+                    if let Some(stage) = &cx.stage {
+                        stage.set_header(&rep.mailbox, ready.header, ready.need);
+                    }
+                    return Ok(());
+                }
+            }
         }
     }
     super::mirror::after_commit(cx, rep, &ready.header);
@@ -133,11 +142,13 @@ fn write_plan(
 /// link and the two swap names in one step; anything else is moved out of the way
 /// first. Returns the name it was kept under.
 fn new_index(
+    cx: &Context<'_>,
+    mailbox: &str,
     dir: &Path,
     index_path: &Path,
     id: Identity,
     f: impl FnOnce(&mut Writer<'_>) -> Result<()>,
-) -> Result<Option<String>> {
+) -> Result<NewIndex> {
     let tmp = dir.join(format!(
         "{}index.{}",
         crate::store::TMP_PREFIX,
@@ -152,11 +163,27 @@ fn new_index(
     // file fails every check (and is a stale temporary file to a later run).
     let idx = Index::create_unsynced(&tmp)?;
     idx.write(id, f)?;
+    if let Some(stage) = &cx.stage {
+        // Put in place with the other mailboxes of the chunk.
+        idx.close_unflushed();
+        stage.push(Swap {
+            mailbox: mailbox.to_owned(),
+            dir: dir.to_owned(),
+            tmp,
+            index_path: index_path.to_owned(),
+            header: None,
+            need: None,
+            lock: None,
+        });
+        return Ok(NewIndex::Staged);
+    }
     idx.close_durably()?;
     crate::faults::point("reconstruct-before-index-rename");
     if !name_taken(index_path) {
-        rename_durable(&tmp, index_path)?;
-        return Ok(None);
+        rename_noreplace(&tmp, index_path).map_err(|e| Error::io(&tmp, "rename into place", e))?;
+        crate::faults::point("rename-before-sync");
+        sync_dir(dir)?;
+        return Ok(NewIndex::Placed(None));
     }
     let aside = unique_name(
         dir,
@@ -180,9 +207,18 @@ fn new_index(
         rename_noreplace(index_path, &kept)
             .map_err(|e| Error::io(index_path, "move out of the way", e))?;
         crate::faults::point("reconstruct-after-set-aside");
-        rename_durable(&tmp, index_path)?;
+        rename_noreplace(&tmp, index_path).map_err(|e| Error::io(&tmp, "rename into place", e))?;
+        sync_dir(dir)?;
     }
-    Ok(Some(aside))
+    Ok(NewIndex::Placed(Some(aside)))
+}
+
+/// What [`new_index`] did.
+enum NewIndex {
+    /// In place; what held the name was kept under this name, if anything.
+    Placed(Option<String>),
+    /// Written, waiting to be put in place with the others of its chunk.
+    Staged,
 }
 
 /// Files per step of the streamed scan: enough to keep both sides busy, few enough
@@ -224,6 +260,8 @@ pub fn streamed(
         .max(old.map_or(0, |s| s.header.uidnext.get()));
     let mut exhausted = false;
     let mut ready_header = None;
+    let mut ready_need = None;
+    let mailbox = rep.mailbox.clone();
     let body = |w: &mut Writer<'_>| -> Result<()> {
         let mut streamed = Vec::new();
         let files = scan_streaming(
@@ -253,20 +291,27 @@ pub fn streamed(
             ready.streamed = streamed;
             write_plan(w, &ready, ready.in_place.as_ref(), false, dir)?;
             ready_header = Some(ready.header);
+            ready_need = ready.need;
         }
         Ok(())
     };
     let r = match old {
         Some(_) => Index::open_checked(index_path)?
             .write(id, body)
-            .map(|()| None),
-        None => new_index(dir, index_path, id, body),
+            .map(|()| NewIndex::Placed(None)),
+        None => new_index(cx, &mailbox, dir, index_path, id, body),
     };
     match r {
-        Ok(aside) => {
+        Ok(NewIndex::Placed(aside)) => {
             rep.moved_aside = aside;
             if let Some(h) = ready_header {
                 super::mirror::after_commit(cx, &mut rep, &h);
+            }
+            Ok(Outcome::Done(Box::new(rep)))
+        }
+        Ok(NewIndex::Staged) => {
+            if let (Some(stage), Some(h)) = (&cx.stage, ready_header) {
+                stage.set_header(&mailbox, h, ready_need);
             }
             Ok(Outcome::Done(Box::new(rep)))
         }

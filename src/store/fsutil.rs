@@ -317,6 +317,22 @@ pub fn set_aside(dir: &Path, name: &str) -> Result<String> {
     ))
 }
 
+/// Flushes the whole file system holding `path` (`syncfs(2)`): what many small
+/// files made at once cost in one flush instead of one each.
+pub fn syncfs(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = open_dir(path).map_err(|e| Error::io(path, "open", e))?;
+    // SAFETY: syncfs on a descriptor this function owns.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(
+            path,
+            "flush the file system",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 /// Removes a directory and everything in it, calling `tick` once a file, for
 /// progress. Links are removed, never followed. One already gone is fine.
 pub fn remove_dir_tree_ticking(dir: &Path, tick: &dyn Fn(u64)) -> Result<()> {
