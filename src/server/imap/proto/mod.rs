@@ -3,4 +3,5 @@
 //! this module owns syntax.
 
 mod chars;
+pub mod framer;
 pub mod utf7;
