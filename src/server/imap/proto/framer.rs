@@ -187,8 +187,14 @@ impl LitScan {
         // Only what follows the last `{` can matter: skip ahead cheaply, which keeps
         // discarding a huge line fast.
         match memchr::memrchr(b'{', bytes) {
-            Some(i) => bytes.get(i..).unwrap_or_default().iter().for_each(|&b| self.push(b)),
-            None if self.state == Scan::Other => self.cr = bytes.last().map_or(self.cr, |&b| b == b'\r'),
+            Some(i) => bytes
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .for_each(|&b| self.push(b)),
+            None if self.state == Scan::Other => {
+                self.cr = bytes.last().map_or(self.cr, |&b| b == b'\r')
+            }
             None => bytes.iter().for_each(|&b| self.push(b)),
         }
     }
@@ -206,7 +212,9 @@ impl LitScan {
 enum Collected {
     NeedMore,
     /// The line is complete in `cmd`, LF included.
-    Line { crlf: bool },
+    Line {
+        crlf: bool,
+    },
     TooLong,
     Nul,
 }
@@ -309,7 +317,8 @@ impl Framer {
                 State::Literal { left } => {
                     let avail = self.input.get(self.start..).unwrap_or_default();
                     let n = usize::try_from(left).unwrap_or(usize::MAX).min(avail.len());
-                    self.cmd.extend_from_slice(avail.get(..n).unwrap_or_default());
+                    self.cmd
+                        .extend_from_slice(avail.get(..n).unwrap_or_default());
                     self.start += n;
                     let left = left - n as u64;
                     if left > 0 {
@@ -438,7 +447,10 @@ impl Framer {
         let lf = memchr(b'\n', avail);
         let part = lf.map_or(avail.len(), |i| i + 1);
         let line_len = self.cmd.len() - self.line_start;
-        let command_room = self.limits.max_command.saturating_sub(self.cmd.len() as u64);
+        let command_room = self
+            .limits
+            .max_command
+            .saturating_sub(self.cmd.len() as u64);
         let room = self
             .limits
             .max_line

@@ -38,7 +38,9 @@ pub enum Utf7Error {
 impl fmt::Display for Utf7Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Utf7Error::NotAscii => "mailbox name has 8-bit characters; use modified UTF-7 or ENABLE UTF8=ACCEPT",
+            Utf7Error::NotAscii => {
+                "mailbox name has 8-bit characters; use modified UTF-7 or ENABLE UTF8=ACCEPT"
+            }
             Utf7Error::Unterminated => "mailbox name has an unterminated modified UTF-7 shift",
             Utf7Error::BadBase64 => "mailbox name has invalid modified base64",
             Utf7Error::NonCanonical => "mailbox name is not canonical modified UTF-7",
@@ -189,7 +191,11 @@ pub fn mailbox_from_wire(raw: &[u8], utf8_accept: bool) -> Result<String, Utf7Er
 /// A mailbox name as the wire form the client expects: UTF-8 once UTF8=ACCEPT is
 /// enabled (RFC 6855 forbids modified UTF-7 then), modified UTF-7 before.
 pub fn mailbox_to_wire(name: &str, utf8_accept: bool) -> Cow<'_, str> {
-    if utf8_accept || name.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'&') {
+    if utf8_accept
+        || name
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'&')
+    {
         Cow::Borrowed(name)
     } else {
         Cow::Owned(encode(name))
@@ -247,16 +253,28 @@ mod tests {
 
     #[test]
     fn utf8_accept_rule() {
-        assert_eq!(mailbox_from_wire(b"Entw&APw-rfe", false).as_deref(), Ok("Entwürfe"));
+        assert_eq!(
+            mailbox_from_wire(b"Entw&APw-rfe", false).as_deref(),
+            Ok("Entwürfe")
+        );
         assert_eq!(
             mailbox_from_wire(b"Entw&APw-rfe", true).as_deref(),
             Ok("Entw&APw-rfe")
         );
-        assert_eq!(mailbox_from_wire("Entwürfe".as_bytes(), true).as_deref(), Ok("Entwürfe"));
-        assert_eq!(mailbox_from_wire("Entwürfe".as_bytes(), false), Err(Utf7Error::NotAscii));
+        assert_eq!(
+            mailbox_from_wire("Entwürfe".as_bytes(), true).as_deref(),
+            Ok("Entwürfe")
+        );
+        assert_eq!(
+            mailbox_from_wire("Entwürfe".as_bytes(), false),
+            Err(Utf7Error::NotAscii)
+        );
         assert_eq!(mailbox_from_wire(b"\xff", true), Err(Utf7Error::NotUtf8));
         assert_eq!(mailbox_from_wire(b"&AAA-", false), Err(Utf7Error::Control));
-        assert_eq!(mailbox_from_wire("a\u{85}".as_bytes(), true), Err(Utf7Error::Control));
+        assert_eq!(
+            mailbox_from_wire("a\u{85}".as_bytes(), true),
+            Err(Utf7Error::Control)
+        );
         assert_eq!(mailbox_to_wire("Entwürfe", false), "Entw&APw-rfe");
         assert_eq!(mailbox_to_wire("Entwürfe", true), "Entwürfe");
         assert_eq!(mailbox_to_wire("R&D", false), "R&-D");
@@ -272,7 +290,9 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let pool = ['a', '&', '-', ' ', 'é', '台', '📧', '~', ',', '+', '\u{ffff}'];
+        let pool = [
+            'a', '&', '-', ' ', 'é', '台', '📧', '~', ',', '+', '\u{ffff}',
+        ];
         for _ in 0..2000 {
             let len = (next() % 12) as usize;
             let s: String = (0..len)

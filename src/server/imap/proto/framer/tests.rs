@@ -212,7 +212,10 @@ fn long_lines_are_discarded_unbuffered() {
     assert_eq!(exact.len(), 64);
     assert_eq!(events(small(), &exact), [cmd(&exact)]);
     exact.insert(2, b'y');
-    assert_eq!(events(small(), &exact), [Event::LineTooLong { tag: tag("a") }]);
+    assert_eq!(
+        events(small(), &exact),
+        [Event::LineTooLong { tag: tag("a") }]
+    );
     // No tag to be found: `* BAD`.
     let long = [b'z'; 100];
     assert_eq!(events(small(), &long), [Event::LineTooLong { tag: None }]);
@@ -320,7 +323,9 @@ fn random_input_keeps_memory_bounded() {
         seed ^= seed << 17;
         seed % n.max(1)
     };
-    const PIECES: &[&[u8]] = &[b"a ", b"{", b"}", b"+", b"5", b"40", b"\r", b"\n", b"\r\n", b"\0", b"x", b" "];
+    const PIECES: &[&[u8]] = &[
+        b"a ", b"{", b"}", b"+", b"5", b"40", b"\r", b"\n", b"\r\n", b"\0", b"x", b" ",
+    ];
     for _ in 0..3000 {
         let mut input = Vec::new();
         for _ in 0..rnd(60) {
@@ -334,7 +339,9 @@ fn random_input_keeps_memory_bounded() {
             f.feed(input.get(i..(i + n).min(input.len())).unwrap_or_default());
             i += n;
             for _ in 0..100 {
-                let e = if rnd(4) == 0 { f.next_line() == LineEvent::NeedMore } else {
+                let e = if rnd(4) == 0 {
+                    f.next_line() == LineEvent::NeedMore
+                } else {
                     match f.next() {
                         Event::NeedMore => true,
                         Event::Literal { .. } if rnd(2) == 0 => {
