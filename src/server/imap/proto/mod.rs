@@ -7,6 +7,7 @@
 //! - [`parse`]: one framed command to a typed [`types::Command`].
 //! - [`types`]: the commands, as the session consumes them.
 //! - [`utf7`]: modified UTF-7 mailbox names and the UTF8=ACCEPT rule.
+//! - [`write`]: strings, mailbox names, flags, sets, response codes, status lines.
 //!
 //! We write our own rather than use imap-codec: its SEARCH nesting is capped at 8
 //! (a 10-address OR chain fails), it has no LIST-EXTENDED, LIST-STATUS or ESEARCH
@@ -55,6 +56,7 @@ pub mod framer;
 pub mod parse;
 pub mod types;
 pub mod utf7;
+pub mod write;
 
 pub use framer::{Event, Framer, Limits, LineEvent};
 pub use parse::{
