@@ -216,4 +216,3 @@ fn random_bytes_never_panic() {
         }
     }
 }
-
