@@ -4,10 +4,10 @@
 //!
 //! - [`framer`]: splits the byte stream into commands (lines and literals), with
 //!   LITERAL+ and bounded memory; a line mode for AUTHENTICATE and IDLE.
-//! - [`parse`]: one framed command to a typed [`types::Command`].
+//! - [`parse`](mod@parse): one framed command to a typed [`types::Command`].
 //! - [`types`]: the commands, as the session consumes them.
 //! - [`utf7`]: modified UTF-7 mailbox names and the UTF8=ACCEPT rule.
-//! - [`write`]: strings, mailbox names, flags, sets, response codes, status lines.
+//! - [`write`](mod@write): strings, mailbox names, flags, sets, response codes, status lines.
 //!
 //! We write our own rather than use imap-codec: its SEARCH nesting is capped at 8
 //! (a 10-address OR chain fails), it has no LIST-EXTENDED, LIST-STATUS or ESEARCH

@@ -519,8 +519,8 @@ pub enum FetchItem {
     Envelope,
     Flags,
     InternalDate,
-    /// RFC822 is BODY[] that sets \Seen; RFC822.HEADER is BODY.PEEK[HEADER];
-    /// RFC822.TEXT is BODY[TEXT]. They keep their own names in the reply.
+    /// `RFC822` is `BODY[]`, `RFC822.HEADER` is `BODY.PEEK[HEADER]` and
+    /// `RFC822.TEXT` is `BODY[TEXT]`; they keep their own names in the reply.
     Rfc822,
     Rfc822Header,
     Rfc822Size,
@@ -531,7 +531,7 @@ pub enum FetchItem {
     Uid,
     /// RFC 7162.
     ModSeq,
-    /// BODY[section]<partial> and BODY.PEEK[...].
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`.
     Section(BodySection),
 }
 
