@@ -184,3 +184,80 @@ pub fn records(data: &[u8]) {
         data,
     );
 }
+
+/// The IMAP framer and parser over arbitrary bytes: they never panic; a command
+/// never exceeds the framer's limits (memory stays bounded); the events do not
+/// depend on how the bytes were split into reads; and every parse error's reason
+/// is printable ASCII, safe to put in a `BAD` reply.
+pub fn imap_parse(data: &[u8]) {
+    use msgstore::server::imap::proto::framer::{Event, Framer, Limits, LineEvent};
+    use msgstore::server::imap::proto::parse;
+
+    let limits = Limits {
+        max_line: 1024,
+        max_literal: 4096,
+        max_command: 8192,
+    };
+    // A session that accepts most synchronising literals and refuses some,
+    // deciding by the size so that every split decides alike.
+    let frame = |chunk: usize| {
+        let mut f = Framer::new(limits);
+        let mut events = Vec::new();
+        for piece in data.chunks(chunk) {
+            f.feed(piece);
+            loop {
+                let e = f.next();
+                match &e {
+                    Event::NeedMore => break,
+                    Event::Literal { size, .. } if size % 5 == 4 => f.refuse_literal(),
+                    Event::Literal { nonsync: false, .. } => f.accept_literal(),
+                    _ => {}
+                }
+                events.push(e);
+            }
+            assert_eq!(f.buffered(), 0, "fed bytes are framed, not held");
+        }
+        events
+    };
+    let whole = frame(data.len().max(1));
+    assert_eq!(frame(1), whole, "events differ when fed a byte at a time");
+    assert_eq!(
+        frame(2 + data.len() % 13),
+        whole,
+        "events differ by read size"
+    );
+    let safe = |e: &parse::ParseError| e.reason.bytes().all(|b| (0x20..0x7f).contains(&b));
+    for e in &whole {
+        if let Event::Command(c) = e {
+            assert!(c.len() as u64 <= limits.max_command);
+            assert!(c.ends_with(b"\r\n"));
+            match parse::parse(c) {
+                Ok(cmd) => assert!(!cmd.tag.is_empty() && !cmd.body.name().is_empty()),
+                Err(err) => assert!(safe(&err), "{:?}", err.reason),
+            }
+        }
+    }
+    // The parser alone, on input no framer has checked.
+    if let Err(err) = parse::parse_with(
+        data,
+        &parse::ParseOptions {
+            max_depth: usize::MAX,
+        },
+    ) {
+        assert!(safe(&err), "{:?}", err.reason);
+    }
+    // Line mode (AUTHENTICATE, IDLE).
+    let mut f = Framer::new(limits);
+    f.feed(data);
+    loop {
+        match f.next_line() {
+            LineEvent::NeedMore => break,
+            LineEvent::Line(l) => {
+                assert!(l.len() < limits.max_line);
+                let _ = parse::parse_auth_response(&l);
+                let _ = parse::is_idle_done(&l);
+            }
+            LineEvent::TooLong | LineEvent::Bad(_) => {}
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way, each layer using only those below it (a test checks it):
 //!
-//! 1. front ends: `cli`, `commands`, `prompt`, `output` (and the server);
+//! 1. front ends: `cli`, `commands`, `prompt`, `output`, `server`;
 //! 2. `ops`: the operations every front end shares, [`ops::OpenMailbox`] first;
 //! 3. `reconstruct`: the repair engine;
 //! 4. `db` (users.redb, mailboxes.redb) and `index` (each mailbox's index);
@@ -33,5 +33,6 @@ pub mod output;
 pub mod prompt;
 pub mod reconstruct;
 pub mod sample;
+pub mod server;
 pub mod store;
 pub mod uidset;

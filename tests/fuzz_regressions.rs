@@ -159,3 +159,8 @@ fn uidset() {
 fn records() {
     run_target("records", targets::records);
 }
+
+#[test]
+fn imap_parse() {
+    run_target("imap_parse", targets::imap_parse);
+}
