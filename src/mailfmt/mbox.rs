@@ -653,12 +653,13 @@ impl Writer {
         let with: Vec<u8>;
         let mut msg = msg;
         if !hdr.is_empty() {
-            // After the last header line, where mutt and Dovecot put them; in a
-            // message with no empty line, first (never where a continuation line
-            // would follow them).
-            let at = match memchr::memmem::find(msg, b"\r\n\r\n") {
-                Some(i) => Some(i + 2),
-                None if msg.starts_with(b"\r\n") => Some(0),
+            // After the last header field, where mutt and Dovecot put them (and
+            // where a reader's header ends: what follows is an empty line or no
+            // field); in a message with no field, first, unless a continuation
+            // line would follow them.
+            let at = match fields.last() {
+                Some((_, _, end)) if msg[..*end].ends_with(b"\n") => Some(*end),
+                Some(_) => Some(0),
                 None if msg.first().is_some_and(|&b| b == b' ' || b == b'\t') => None,
                 None => Some(0),
             };
@@ -901,11 +902,19 @@ mod tests {
                 },
                 (5, 0),
             ),
+            (
+                b"no header at all\r\n\r\nbody\r\n",
+                Flags {
+                    seen: true,
+                    ..Flags::default()
+                },
+                (6, 0),
+            ),
         ];
         let (raw, items) = write_read(&msgs);
         let text = String::from_utf8_lossy(&raw);
         assert!(text.starts_with("From MAILER-DAEMON Sun Sep  9 02:46:40 2001 +0100\nSubject: a\nStatus: RO\nX-Status: D\nX-Keywords: $Forwarded\n\n>From here\n>>From there\n>>>From x\n\n\n"), "{text}");
-        assert_eq!(items.len(), 3);
+        assert_eq!(items.len(), 4);
         for (item, (m, fl, dt)) in items.iter().zip(&msgs) {
             let Item::Message(got) = item else {
                 panic!("{item:?}")
