@@ -4,4 +4,5 @@
 mod commands;
 mod damage;
 mod regressions;
+mod transfer;
 mod util;
