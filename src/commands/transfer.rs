@@ -35,6 +35,14 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<Exit> {
     for w in &report.warnings {
         ctx.printer.warn(w);
     }
+    if let (Some(Variant::Mboxrd), Some(n @ 1..)) =
+        (report.mbox_variant, report.mbox_double_quoted_lines)
+    {
+        ctx.printer.note(&format!(
+            "{}: {n} line(s) of two or more `>` before `From ` were read as mboxrd quoting (one `>` less); if the file comes from an mboxo writer, import it with --mboxo (into another mailbox: those messages differ)",
+            report.path
+        ));
+    }
     for p in &report.skipped_folders {
         ctx.printer.problem(&format!("{}: {}", p.source, p.why));
     }

@@ -222,7 +222,15 @@ pub fn plan(store: &Store, mailbox: &str, path: &Path, opts: Options) -> Result<
                     continue;
                 }
             };
-            let folder = maildir::Folder::open(&sub.path)?;
+            let folder = match maildir::Folder::open(&sub.path) {
+                Ok(f) => f,
+                Err(e) => {
+                    planned
+                        .skipped
+                        .push(Problem::new(sub.path.display().to_string(), e.to_string()));
+                    continue;
+                }
+            };
             planned.sources.push(Source {
                 target: name,
                 shown: sub.path.display().to_string(),
