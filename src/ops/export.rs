@@ -112,6 +112,16 @@ pub fn plan(store: &Store, mailbox: &str, path: &Path, opts: Options) -> Result<
         )));
     }
     let shown = path.display();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory to write {shown} in; create it first",
+            parent.display()
+        )));
+    }
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(path, "stat", e)),
@@ -197,6 +207,10 @@ impl Planned {
                 m.error = Some(e.to_string());
             }
             report.mailboxes.push(m);
+            // Folders go inside the top one: without it, there is nowhere to go on.
+            if self.format == Format::Maildir && !maildir::is_maildir(&self.path) {
+                break;
+            }
         }
         let t = &mut report.total;
         t.mailboxes = report.mailboxes.len();

@@ -992,6 +992,10 @@ fn export_writes_new_files_only() {
     s.run(&["export", "joe", p(&empty)]).ok();
     assert_eq!(std::fs::read_dir(empty.join("cur")).unwrap().count(), 1);
     let r = s
+        .run(&["export", "joe", p(&tmp.path().join("no/such/dir"))])
+        .code(2);
+    assert!(r.stderr.contains("no such directory"), "{}", r.stderr);
+    let r = s
         .run(&["export", "nobody", p(&tmp.path().join("x"))])
         .code(2);
     assert!(r.stderr.contains("no such mailbox"), "{}", r.stderr);
