@@ -409,7 +409,7 @@ fn read_entry(e: &Entry, keywords: &[Option<String>]) -> Item {
         }
         Err(err) => return Item::Problem(Problem::new(label, err.to_string())),
     };
-    let (flags, zone, warnings) = parse_name(e.name.as_bytes(), keywords);
+    let (flags, zone, warnings) = parse_name(e.name.as_bytes(), keywords, &label);
     Item::Message(Message {
         label,
         bytes,
@@ -419,11 +419,14 @@ fn read_entry(e: &Entry, keywords: &[Option<String>]) -> Item {
     })
 }
 
-/// Flags, zone and what was odd, from a file name.
-pub fn parse_name(name: &[u8], keywords: &[Option<String>]) -> (Flags, i16, Vec<String>) {
+/// Flags, zone and what was odd (said of `shown`), from a file name.
+pub fn parse_name(
+    name: &[u8],
+    keywords: &[Option<String>],
+    shown: &str,
+) -> (Flags, i16, Vec<String>) {
     let mut flags = Flags::default();
     let mut warnings = Vec::new();
-    let shown = String::from_utf8_lossy(name);
     let base = base_name(name);
     let zone = zone_field(base).unwrap_or(0);
     if base.len() < name.len() {
@@ -724,23 +727,23 @@ mod tests {
     #[test]
     fn names_give_flags_keywords_and_zones() {
         let k = kw(&["$Forwarded", "Junk"]);
-        let (f, z, w) = parse_name(b"1796148016.M79879P20123.vm,S=61,W=66:2,Rab", &k);
+        let (f, z, w) = parse_name(b"1796148016.M79879P20123.vm,S=61,W=66:2,Rab", &k, "f");
         assert!(f.answered && !f.seen && w.is_empty());
         assert_eq!(f.keywords, ["$Forwarded", "Junk"]);
         assert_eq!(z, 0);
-        let (f, _, w) = parse_name(b"x:2,DFPRSTc", &k);
+        let (f, _, w) = parse_name(b"x:2,DFPRSTc", &k, "f");
         assert!(f.draft && f.flagged && f.answered && f.seen && f.deleted);
         assert_eq!(f.keywords, ["$Forwarded"]);
         assert_eq!(w.len(), 1, "{w:?}");
-        let (f, z, w) = parse_name(b"1.P2Q0000000003.host,Z=-0530:2,S", &k);
+        let (f, z, w) = parse_name(b"1.P2Q0000000003.host,Z=-0530:2,S", &k, "f");
         assert!(f.seen && w.is_empty());
         assert_eq!(z, -330);
-        let (f, z, w) = parse_name(b"plain-new-file", &k);
+        let (f, z, w) = parse_name(b"plain-new-file", &k, "f");
         assert_eq!((f, z), (Flags::default(), 0));
         assert!(w.is_empty());
-        let (_, _, w) = parse_name(b"odd:1,xyz", &k);
+        let (_, _, w) = parse_name(b"odd:1,xyz", &k, "f");
         assert_eq!(w.len(), 1);
-        let (_, z, _) = parse_name(b"x,Z=+2500:2,", &k);
+        let (_, z, _) = parse_name(b"x,Z=+2500:2,", &k, "f");
         assert_eq!(z, 0, "an impossible zone is ignored");
     }
 
