@@ -556,7 +556,7 @@ fn rfc_style(t: &[&str]) -> Option<(i64, i16)> {
 /// the zone when it is not UTC), without its line end; `None` if the year has not
 /// four digits (a reader would not know the line for a separator).
 pub fn from_line(sender: &str, (secs, zone): (i64, i16)) -> Option<String> {
-    let local = secs + i64::from(zone) * 60;
+    let local = secs.saturating_add(i64::from(zone) * 60);
     let days = local.div_euclid(86_400);
     let rem = local.rem_euclid(86_400);
     let (y, m, d) = crate::message::civil_from_days(days);
@@ -836,6 +836,8 @@ mod tests {
             let l = from_line("x@y", (secs, zone)).unwrap();
             assert_eq!(t(&l), Some((secs, zone)), "{l}");
         }
+        assert_eq!(from_line("x", (i64::MAX, 60)), None);
+        assert_eq!(from_line("x", (i64::MIN, -60)), None);
         assert_eq!(
             from_line("x", (0, 0)).unwrap(),
             "From x Thu Jan  1 00:00:00 1970"

@@ -102,14 +102,16 @@ pub(crate) fn read_capped(f: impl Read, path: &Path, limit: u64) -> Result<Vec<u
     Ok(buf)
 }
 
-/// Unix seconds as a `SystemTime` (before 1970 too).
+/// Unix seconds as a `SystemTime` (before 1970 too; the epoch if the system's
+/// clock type cannot hold it: a date from an index is not trusted).
 pub(crate) fn system_time(secs: i64) -> std::time::SystemTime {
     let d = std::time::Duration::from_secs(secs.unsigned_abs());
-    if secs >= 0 {
-        std::time::UNIX_EPOCH + d
+    let t = if secs >= 0 {
+        std::time::UNIX_EPOCH.checked_add(d)
     } else {
-        std::time::UNIX_EPOCH - d
-    }
+        std::time::UNIX_EPOCH.checked_sub(d)
+    };
+    t.unwrap_or(std::time::UNIX_EPOCH)
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (the inverse of
@@ -126,6 +128,13 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn any_date_is_a_system_time() {
+        for s in [i64::MIN, -1, 0, 1, i64::MAX] {
+            let _ = super::system_time(s);
+        }
+    }
+
     #[test]
     fn days_invert_civil() {
         for z in [-800_000i64, -1, 0, 1, 11_016, 20_000, 2_932_896] {
