@@ -845,4 +845,22 @@ mod tests {
             .count();
         assert_eq!(msgs, 1);
     }
+
+    #[test]
+    fn random_names_never_panic() {
+        let k = kw(&["a"]);
+        let parts: [&[u8]; 9] = [
+            b":", b"2,", b",Z=", b"+0100", b"-99", b"S", b"z", b"\xff", b",",
+        ];
+        let mut seed = 99u64;
+        for _ in 0..3000 {
+            let mut name = Vec::new();
+            for _ in 0..(seed % 9) {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                name.extend_from_slice(parts[(seed >> 33) as usize % parts.len()]);
+            }
+            seed = seed.wrapping_add(3);
+            let _ = parse_name(&name, &k, "f");
+        }
+    }
 }

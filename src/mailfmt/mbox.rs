@@ -970,4 +970,66 @@ mod tests {
         assert_eq!(get(Variant::Mboxo), b"S: 1\n\nFrom one\n>>From two\n");
         assert_eq!(get(Variant::Mboxrd), b"S: 1\n\nFrom one\n>From two\n");
     }
+
+    /// Random files of the pieces mbox readers trip on: never a panic, and every
+    /// message the reader yields is a slice of its input's lines.
+    #[test]
+    fn random_input_never_panics() {
+        let pieces: [&[u8]; 14] = [
+            b"From ",
+            b"From a Thu Nov 29 22:33:52 2001\n",
+            b">",
+            b">>From ",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"Status: RO\n",
+            b"X-Keywords: a b\n",
+            b" cont\n",
+            b"Subject: x\n",
+            b"\0",
+            b"\xff\xfe",
+            b"text",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r");
+        for _ in 0..300 {
+            let mut f = Vec::new();
+            if next() % 4 != 0 {
+                f.extend_from_slice(pieces[1]);
+            }
+            for _ in 0..(next() % 60) {
+                f.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            std::fs::write(&p, &f).unwrap();
+            for v in [Variant::Mboxrd, Variant::Mboxo] {
+                if let Ok(r) = Reader::open(&p, v) {
+                    for item in r {
+                        if let Item::Message(mut m) = item {
+                            let _ = take_flag_headers(&mut m.bytes);
+                        }
+                    }
+                }
+            }
+            let _ = parse_from_line(&f);
+            let mut w = Writer::create(&d.path().join(format!("w{}", next()))).unwrap();
+            w.write(
+                &f,
+                &Flags {
+                    seen: true,
+                    ..Flags::default()
+                },
+                (next() as i64, 0),
+            )
+            .unwrap();
+            w.finish().unwrap();
+        }
+    }
 }

@@ -128,4 +128,23 @@ mod tests {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn random_names_never_panic() {
+        let alphabet = [
+            '&', '-', 'A', 'N', 'w', ',', '+', '/', 'é', ' ', '\u{7f}', '0',
+        ];
+        let mut seed = 7u64;
+        for _ in 0..2000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                s.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            seed = seed.wrapping_add(11);
+            if let Some(d) = decode(&s) {
+                assert_eq!(decode(&encode(&d)).as_deref(), Some(d.as_str()), "{s:?}");
+            }
+        }
+    }
 }
