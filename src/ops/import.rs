@@ -14,11 +14,14 @@
 //!
 //! **Interruptions.** Messages are appended in batches ([`BATCH_MESSAGES`] or
 //! [`BATCH_BYTES`], whichever comes first), each committed whole. A run killed
-//! between a batch's links and its commit leaves message files without records;
-//! before importing, a mailbox that has such files is reconstructed, so they count
-//! as there (never imported twice, never lost), and the flags the source gives
-//! them are set (their internal date is the time of the interrupted run: nothing
-//! else survived).
+//! between a batch's links and its commit leaves message files without records
+//! (which a reconstruct would add). Run again, an import takes the BLAKE3 of each
+//! such file first; a source message with that content (and not otherwise in the
+//! mailbox) is appended anew, with its flags and date, and the uncommitted file
+//! is removed just before (under the mailbox's exclusive lock, checked again): a
+//! kill in between leaves the message to the next run, never two copies. Such
+//! files whose content the source does not have are left for reconstruct, and
+//! said.
 //!
 //! **Memory.** Sources are read one message at a time; a batch holds at most
 //! [`BATCH_BYTES`] of messages (or one larger message), and no message over
@@ -26,7 +29,7 @@
 
 use super::deliver::prepare;
 use super::flags::Flag;
-use super::open::{Append, FlagChange, OpenMailbox};
+use super::open::{Append, OpenMailbox};
 use crate::error::{Error, Result};
 use crate::index::record::{MAX_USER_FLAGS, flag};
 use crate::mailfmt::mbox::{self, Variant};
@@ -35,7 +38,7 @@ use crate::reconstruct::report::Status;
 use crate::store::Store;
 use crate::store::names::MailboxName;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Most messages appended in one commit.
@@ -99,8 +102,8 @@ pub struct MailboxReport {
     pub skipped: usize,
     /// Messages and files not imported, by name, and why.
     pub refused: Vec<Problem>,
-    /// Messages an interrupted earlier run had left on disk without a record,
-    /// which a reconstruct took in before this import.
+    /// Messages an interrupted earlier run had written but not committed:
+    /// appended anew (with their flags and dates), the uncommitted files removed.
     pub recovered: usize,
     pub warnings: Vec<String>,
     #[serde(skip)]
@@ -319,11 +322,10 @@ impl Planned {
 /// The target's messages by content, and the keywords it knows.
 struct Have {
     by_guid: HashMap<[u8; 32], VecDeque<u32>>,
+    /// Uncommitted message files by content (see the module's doc).
+    uncommitted: HashMap<[u8; 32], VecDeque<u32>>,
     /// Lowercased: IMAP compares keywords without regard to case.
     keywords: HashSet<String>,
-    recovered: HashSet<u32>,
-    /// Recovered messages matched by a source message: the flags to give them.
-    fixes: Vec<(u32, u32, Vec<String>)>,
 }
 
 fn import_one(
@@ -341,22 +343,26 @@ fn import_one(
         }
     }
     let mbox = OpenMailbox::at(store, src.target.clone())?;
-    let recovered = recover_interrupted(store, &mbox)?;
-    m.recovered = recovered.len();
+    let uncommitted = mbox.uncommitted()?;
     let state = mbox.state()?;
     let mut have = Have {
         by_guid: HashMap::new(),
+        uncommitted: HashMap::new(),
         keywords: state
             .keywords
             .iter()
             .filter(|k| !k.is_empty())
             .map(|k| k.to_ascii_lowercase())
             .collect(),
-        recovered: recovered.into_iter().collect(),
-        fixes: Vec::new(),
     };
     for (uid, r) in &state.records {
         have.by_guid.entry(r.guid).or_default().push_back(*uid);
+    }
+    for (uid, guid) in uncommitted {
+        // A record may have come meanwhile: then it is in `by_guid` already.
+        if !state.records.contains_key(&uid) {
+            have.uncommitted.entry(guid).or_default().push_back(uid);
+        }
     }
     drop(state);
     let mut batch = Batch::default();
@@ -391,13 +397,22 @@ fn import_one(
     };
     outcome?;
     batch.flush(&mbox, m)?;
-    fix_recovered_flags(&mbox, have.fixes)
+    let left: usize = have.uncommitted.values().map(VecDeque::len).sum();
+    if left > 0 {
+        m.warn(format!(
+            "{}: {left} message file(s) without a record, left by an interrupted delivery, are not in this source: run `msgstore reconstruct {}` to add them",
+            m.mailbox, m.mailbox
+        ));
+    }
+    Ok(())
 }
 
 /// Messages ready to append, and their bytes.
 #[derive(Default)]
 struct Batch {
     msgs: Vec<Append>,
+    /// For each message, the uncommitted file of the same content it replaces.
+    replaces: Vec<Option<(u32, [u8; 32])>>,
     bytes: usize,
 }
 
@@ -406,11 +421,25 @@ impl Batch {
         if self.msgs.is_empty() {
             return Ok(());
         }
-        let msgs = std::mem::take(&mut self.msgs);
+        let mut msgs = std::mem::take(&mut self.msgs);
+        let replaces = std::mem::take(&mut self.replaces);
         self.bytes = 0;
-        let done = mbox.append(msgs)?;
-        m.added += done.len();
-        m.added_uids.extend(done.iter().map(|a| a.uid));
+        // The old files go first: a kill between the two leaves the messages to
+        // the next run; the other order would leave two copies for reconstruct.
+        let old: Vec<(u32, [u8; 32])> = replaces.iter().flatten().copied().collect();
+        let done = mbox.remove_uncommitted(&old)?;
+        m.recovered += done.removed.len();
+        if !done.committed.is_empty() {
+            // Taken in by a reconstruct meanwhile: those are there now.
+            let mut keep = replaces
+                .iter()
+                .map(|r| !r.is_some_and(|(uid, _)| done.committed.contains(&uid)));
+            msgs.retain(|_| keep.next().unwrap_or(true));
+            m.skipped += done.committed.len();
+        }
+        let appended = mbox.append(msgs)?;
+        m.added += appended.len();
+        m.added_uids.extend(appended.iter().map(|a| a.uid));
         Ok(())
     }
 }
@@ -459,16 +488,18 @@ fn take(
         ));
     }
     if let Some(uids) = have.by_guid.get_mut(&p.guid)
-        && let Some(uid) = uids.pop_front()
+        && uids.pop_front().is_some()
     {
         m.skipped += 1;
-        if have.recovered.contains(&uid) {
-            let (bits, keywords) = store_flags(&flags, have, &label, m);
-            have.fixes.push((uid, bits, keywords));
-        }
         return Ok(());
     }
+    let replaces = have
+        .uncommitted
+        .get_mut(&p.guid)
+        .and_then(VecDeque::pop_front)
+        .map(|uid| (uid, p.guid));
     let (system_flags, keywords) = store_flags(&flags, have, &label, m);
+    batch.replaces.push(replaces);
     batch.bytes += p.bytes.len();
     batch.msgs.push(Append {
         message: p,
@@ -523,82 +554,4 @@ fn store_flags(
         keywords.push(k.clone());
     }
     (bits, keywords)
-}
-
-/// Message files without a record (left by a run killed between its links and
-/// its commit) are taken in by a reconstruct of the mailbox; gives their UIDs.
-fn recover_interrupted(store: &Store, mbox: &OpenMailbox) -> Result<Vec<u32>> {
-    let orphans = {
-        // Under the shared lock no writer is between its links and its commit:
-        // a file without a record now was left by one that died.
-        let _l = mbox.lock_shared()?;
-        let state = mbox.state()?;
-        let dir = mbox.dir();
-        let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "read directory", e))?;
-        let mut n = 0usize;
-        for item in rd {
-            let item = item.map_err(|e| Error::io(dir, "read directory", e))?;
-            if let Some(name) = item.file_name().to_str()
-                && let crate::store::Entry::Message(uid) = crate::store::classify(name)
-                && !state.records.contains_key(&uid)
-            {
-                n += 1;
-            }
-        }
-        n
-    };
-    if orphans == 0 {
-        return Ok(Vec::new());
-    }
-    let name = mbox.name().to_string();
-    let planned = super::reconstruct::plan(store, std::slice::from_ref(&name), false)?;
-    let opts = crate::reconstruct::Options {
-        dry_run: false,
-        check: super::reconstruct::Check::Hash,
-        wait: false,
-    };
-    let rep = planned.run(store, opts, &|_| {});
-    let Some(r) = rep.mailboxes.into_iter().find(|r| r.mailbox == name) else {
-        return Err(Error::Mailbox {
-            mailbox: name,
-            what: "has message files from an interrupted run, and reconstruct did not take them in; run `msgstore reconstruct` on it, then import again".into(),
-        });
-    };
-    if r.failed() {
-        return Err(Error::Mailbox {
-            mailbox: name.clone(),
-            what: format!(
-                "has message files from an interrupted run, and reconstruct failed: {}; run `msgstore reconstruct {name}`, then import again",
-                r.error.unwrap_or_default()
-            ),
-        });
-    }
-    let mut uids = r.added;
-    uids.extend(r.renumbered.iter().map(|[_, to]| *to));
-    Ok(uids)
-}
-
-/// Gives recovered messages the flags their source has, one change per set.
-fn fix_recovered_flags(mbox: &OpenMailbox, fixes: Vec<(u32, u32, Vec<String>)>) -> Result<()> {
-    let mut groups: BTreeMap<(u32, Vec<String>), HashSet<u32>> = BTreeMap::new();
-    for (uid, bits, keywords) in fixes {
-        if bits != 0 || !keywords.is_empty() {
-            groups.entry((bits, keywords)).or_default().insert(uid);
-        }
-    }
-    for ((bits, keywords), uids) in groups {
-        let mut add: Vec<Flag> = flag::ALL
-            .iter()
-            .filter(|(b, _)| bits & b != 0)
-            .map(|(b, _)| Flag::System(*b))
-            .collect();
-        add.extend(keywords.into_iter().map(Flag::Keyword));
-        let change = FlagChange {
-            add,
-            remove: Vec::new(),
-            replace: false,
-        };
-        mbox.store_flags(|uid, _| uids.contains(&uid), &change, None)?;
-    }
-    Ok(())
 }

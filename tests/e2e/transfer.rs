@@ -721,8 +721,9 @@ fn real_corpus_imports_and_round_trips() {
 
 /// A Maildir of 600 messages (two of them identical), imported with the process
 /// aborted midway: after the first batch's commit, or between its links and its
-/// commit. Run again, the mailbox holds each message exactly as often as the
-/// source, with its flags; a reconstruct afterwards finds nothing to add or drop.
+/// commit, or killed at any instant, several runs in a row. Run again, the
+/// mailbox holds each message exactly as often as the source, with its flags; a
+/// reconstruct afterwards finds nothing to add or drop.
 #[test]
 fn an_interrupted_import_run_again_adds_no_duplicates_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -731,7 +732,8 @@ fn an_interrupted_import_run_again_adds_no_duplicates_and_loses_nothing() {
         std::fs::create_dir_all(md.join(d)).unwrap();
     }
     let mut want: BTreeMap<String, usize> = BTreeMap::new();
-    let mut flags_by_guid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Flags and internal date of each message.
+    let mut flags_by_guid: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
     for i in 0..600u64 {
         let m = if i == 599 { sample(3) } else { sample(i) };
         let (letters, flags): (&str, &[&str]) = match i % 3 {
@@ -741,9 +743,14 @@ fn an_interrupted_import_run_again_adds_no_duplicates_and_loses_nothing() {
         };
         let f = md.join(format!("cur/{:06}.host:2,{letters}", i));
         std::fs::write(&f, &m).unwrap();
+        let t = 1_000_000_000 + i as i64 * 60;
+        set_mtime(&f, t);
         let g = guid(&crlf(&m));
         *want.entry(g.clone()).or_default() += 1;
-        flags_by_guid.insert(g, flags.iter().map(|f| f.to_string()).collect());
+        let date = msgstore::message::imap_date(t, 0)
+            .trim_matches('"')
+            .to_owned();
+        flags_by_guid.insert(g, (flags.iter().map(|f| f.to_string()).collect(), date));
     }
     // The two copies have different flags: which copy is which is not known.
     flags_by_guid.remove(&guid(&crlf(&sample(3))));
@@ -769,17 +776,26 @@ fn an_interrupted_import_run_again_adds_no_duplicates_and_loses_nothing() {
             assert_eq!(recovered, 0);
         } else {
             assert_eq!(partial, 0, "{fault}: nothing committed");
-            assert_eq!(recovered, 256, "{fault}: the linked files were taken in");
+            assert_eq!(
+                recovered, 256,
+                "{fault}: the uncommitted files were replaced"
+            );
         }
         assert_eq!(
             m["skipped"].as_u64().unwrap() as usize,
-            partial + recovered,
+            partial,
             "{fault}: {m}"
         );
         for x in after["messages"].as_array().unwrap() {
             let g = x["guid"].as_str().unwrap();
-            if let Some(f) = flags_by_guid.get(g) {
+            if let Some((f, date)) = flags_by_guid.get(g) {
                 assert_eq!(&flags_of(x), f, "{fault}: flags of UID {}", x["uid"]);
+                assert_eq!(
+                    x["internaldate"],
+                    date.as_str(),
+                    "{fault}: UID {}",
+                    x["uid"]
+                );
             }
         }
         // Nothing left for reconstruct to take in or drop (it may raise UIDNEXT to
@@ -792,6 +808,54 @@ fn an_interrupted_import_run_again_adds_no_duplicates_and_loses_nothing() {
         }
         let j = s.run(&["--json", "import", "joe", p(&md)]).ok().json();
         assert_eq!(j["total"]["added"], 0);
+    }
+
+    // SIGKILL at whatever instant the delays hit, run after run (a kill may land
+    // in the recovery of the one before, or in creating the mailbox), then once
+    // to the end: the same invariant.
+    let s = Store::new();
+    s.run(&["user", "add", "joe"]).ok();
+    let mut killed = 0;
+    for delay_ms in [150u64, 400, 60, 700, 250] {
+        let mut child = s
+            .cmd()
+            .args(["import", "joe/killed", p(&md)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(killed > 0, "no run was still going when killed");
+    s.run(&["import", "joe/killed", p(&md)]).ok();
+    let after = s.dump("joe/killed");
+    assert_eq!(
+        guid_counts(&after),
+        want,
+        "killed runs: every message, once"
+    );
+    for x in after["messages"].as_array().unwrap() {
+        if let Some((f, date)) = flags_by_guid.get(x["guid"].as_str().unwrap()) {
+            assert_eq!(&flags_of(x), f, "killed runs: flags of UID {}", x["uid"]);
+            assert_eq!(
+                x["internaldate"],
+                date.as_str(),
+                "killed runs: UID {}",
+                x["uid"]
+            );
+        }
+    }
+    let rc = s.json(&["reconstruct", "joe/killed"]);
+    let m = &rc["mailboxes"][0];
+    assert_eq!(m["kept"], 600, "{rc}");
+    for k in ["added", "renumbered", "dropped", "changed_content"] {
+        assert_eq!(m[k], serde_json::json!([]), "{k}: {rc}");
     }
 }
 
