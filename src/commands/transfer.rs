@@ -83,7 +83,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<Exit> {
             if m.recovered > 0 {
                 let _ = writeln!(
                     s,
-                    "  first took in {} message(s) an interrupted run had left without a record (reconstruct)",
+                    "  {} message(s) an interrupted run had left uncommitted were written again, with their flags",
                     m.recovered
                 );
             }
