@@ -10,7 +10,7 @@
 //! that really holds two identical messages imports both the first time, and
 //! neither the second. After an import, the mailbox holds at least as many copies
 //! of each message as the source. A skipped message is left as it is (its flags
-//! are not changed), with one exception below.
+//! are not changed).
 //!
 //! **Interruptions.** Messages are appended in batches ([`BATCH_MESSAGES`] or
 //! [`BATCH_BYTES`], whichever comes first), each committed whole. A run killed
@@ -19,9 +19,9 @@
 //! such file first; a source message with that content (and not otherwise in the
 //! mailbox) is appended anew, with its flags and date, and the uncommitted file
 //! is removed just before (under the mailbox's exclusive lock, checked again): a
-//! kill in between leaves the message to the next run, never two copies. Such
-//! files whose content the source does not have are left for reconstruct, and
-//! said.
+//! kill in between leaves the message to the next run (the source still has it),
+//! never two copies. Such files whose content the source does not have are left
+//! for reconstruct, and said.
 //!
 //! **Memory.** Sources are read one message at a time; a batch holds at most
 //! [`BATCH_BYTES`] of messages (or one larger message), and no message over
