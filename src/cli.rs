@@ -182,6 +182,16 @@ pub enum Command {
         after_help = "Example:\n  msgstore dump joe\n  msgstore --json dump \"Public Folders/news\""
     )]
     Dump { mailbox: String },
+    /// Import a Maildir (-r: and its Maildir++ folders) or an mbox file into a mailbox
+    #[command(
+        after_help = "Messages already in the mailbox are not added again, so an interrupted import can simply be run again.\n\nExamples:\n  msgstore import joe /home/joe/Maildir -r     # INBOX, and .Sent as joe/Sent, ...\n  msgstore import joe/archive archive.mbox"
+    )]
+    Import(ImportArgs),
+    /// Export a mailbox (-r: and those below it) as a Maildir or an mbox file
+    #[command(
+        after_help = "Writes new files only: a new or empty directory, or a new file.\n\nExamples:\n  msgstore export joe /tmp/joe-maildir -r\n  msgstore export joe/archive archive.mbox --format mbox"
+    )]
+    Export(ExportArgs),
     /// Build a sample store, damage it, repair it, and show that nothing was lost
     #[command(
         after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
@@ -228,6 +238,40 @@ pub enum MailboxCmd {
     /// Rename a mailbox; its children move with it and UIDVALIDITY is kept
     #[command(after_help = "Example:\n  msgstore mailbox rename joe/old joe/archive/2025")]
     Rename { old: String, new: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Mailbox to import into, created if missing (`joe` means `Other Users/joe`)
+    pub mailbox: String,
+    /// A Maildir (a directory with cur/ and new/) or an mbox file
+    pub path: PathBuf,
+    /// Also the Maildir++ folders (.Sent, .Archive.2023), as mailboxes below MAILBOX
+    #[arg(short = 'r', long = "recurse")]
+    pub recurse: bool,
+    /// Read the mbox file as mboxo: unquote `>From ` lines only, not `>>From ` (the default reads mboxrd)
+    #[arg(long)]
+    pub mboxo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Mailbox to export (`joe` means `Other Users/joe`)
+    pub mailbox: String,
+    /// A new or empty directory (Maildir), or a new file (mbox)
+    pub path: PathBuf,
+    /// Also every mailbox below MAILBOX, as Maildir++ folders
+    #[arg(short = 'r', long = "recurse")]
+    pub recurse: bool,
+    #[arg(long, value_enum, default_value_t = Format::Maildir)]
+    pub format: Format,
+}
+
+/// The formats of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Maildir,
+    Mbox,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -278,6 +322,29 @@ mod tests {
             }
         }
         walk(&Cli::command());
+    }
+
+    #[test]
+    fn import_and_export_flag_spellings() {
+        let c = Cli::try_parse_from(["msgstore", "import", "-r", "joe", "/m", "--mboxo"]).unwrap();
+        let Some(Command::Import(a)) = c.command else {
+            panic!("not import")
+        };
+        assert!(a.recurse && a.mboxo && a.mailbox == "joe");
+        let c = Cli::try_parse_from(["msgstore", "export", "joe", "/m", "--recurse"]).unwrap();
+        let Some(Command::Export(a)) = c.command else {
+            panic!("not export")
+        };
+        assert!(a.recurse && a.format == Format::Maildir);
+        let c =
+            Cli::try_parse_from(["msgstore", "export", "joe", "/m", "--format", "mbox"]).unwrap();
+        let Some(Command::Export(a)) = c.command else {
+            panic!("not export")
+        };
+        assert_eq!(a.format, Format::Mbox);
+        assert!(
+            Cli::try_parse_from(["msgstore", "export", "joe", "/m", "--format", "mh"]).is_err()
+        );
     }
 
     #[test]

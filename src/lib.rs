@@ -5,7 +5,8 @@
 //! 1. front ends: `cli`, `commands`, `prompt`, `output`, `server`;
 //! 2. `ops`: the operations every front end shares, [`ops::OpenMailbox`] first;
 //! 3. `reconstruct`: the repair engine;
-//! 4. `db` (users.redb, mailboxes.redb) and `index` (each mailbox's index);
+//! 4. `db` (users.redb, mailboxes.redb) and `index` (each mailbox's index), and
+//!    `mailfmt` (Maildir and mbox files, for import and export);
 //! 5. `dbfile`: the one place redb files are opened;
 //! 6. `store`: the layout, names, locks, file primitives and time;
 //! 7. `error`, `faults`, `message`, `mime`, `uidset`, `sample`: pure pieces.
@@ -26,6 +27,7 @@ pub mod dbfile;
 pub mod error;
 pub mod faults;
 pub mod index;
+pub mod mailfmt;
 pub mod message;
 pub mod mime;
 pub mod ops;

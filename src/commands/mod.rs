@@ -6,6 +6,7 @@ mod admin;
 mod demo;
 mod messages;
 mod reconstruct;
+mod transfer;
 
 use crate::cli::{Command, Global};
 use crate::error::{Error, Result};
@@ -113,6 +114,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
         Command::Reconstruct(a) => reconstruct::reconstruct(ctx, a),
         Command::XBuildUserDb { dry_run } => reconstruct::build_user_db(ctx, dry_run),
         Command::Demo { dir, messages } => demo::demo(ctx, dir, messages),
+        Command::Import(a) => transfer::import(ctx, a),
+        Command::Export(a) => transfer::export(ctx, a),
     };
     r.unwrap_or_else(|e| ctx.fail(&e))
 }

@@ -4,12 +4,15 @@
 //!
 //! - [`OpenMailbox`] reads and writes one mailbox (deliver, flags, expunge, dump);
 //! - `mailbox` and `user` change which mailboxes and users exist;
-//! - `reconstruct` runs the repairs.
+//! - `reconstruct` runs the repairs;
+//! - `import` and `export` move mail in and out (Maildir, mbox).
 
 pub mod deliver;
 pub mod dump;
+pub mod export;
 pub mod expunge;
 pub mod flags;
+pub mod import;
 pub mod mailbox;
 pub mod open;
 pub mod reconstruct;

@@ -533,6 +533,84 @@ impl OpenMailbox {
     pub fn identity(&self) -> Result<Identity> {
         Ok(self.header()?.identity())
     }
+
+    /// Message files that have no record (left by an append that died between
+    /// its links and its commit), with the BLAKE3 of each. Read under the shared
+    /// lock, where no append is between its links and its commit.
+    pub fn uncommitted(&self) -> Result<Vec<(u32, [u8; 32])>> {
+        let _l = self.lock(Mode::Shared)?;
+        let state = Reader::open(&self.index_path())?.load()?;
+        let rd =
+            std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, "read directory", e))?;
+        let mut out = Vec::new();
+        for item in rd {
+            let item = item.map_err(|e| Error::io(&self.dir, "read directory", e))?;
+            if let Some(name) = item.file_name().to_str()
+                && let crate::store::Entry::Message(uid) = crate::store::classify(name)
+                && !state.records.contains_key(&uid)
+                && let Some(guid) = file_hash(&self.message_path(uid))
+            {
+                out.push((uid, guid));
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Removes uncommitted message files (see [`OpenMailbox::uncommitted`]) whose
+    /// content is still the given one: for an import run again, which appends
+    /// that very content anew (with its flags and date), so that a reconstruct
+    /// never adds it a second time. Checked again under the exclusive lock: a
+    /// file that has a record by now (a reconstruct took it in) is left alone and
+    /// returned in `committed`. The unlinks are synced before this returns.
+    pub fn remove_uncommitted(&self, files: &[(u32, [u8; 32])]) -> Result<Uncommitted> {
+        let mut out = Uncommitted::default();
+        if files.is_empty() {
+            return Ok(out);
+        }
+        let _l = self.lock(Mode::Exclusive)?;
+        let state = Reader::open(&self.index_path())?.load()?;
+        for (uid, guid) in files {
+            if let Some(r) = state.records.get(uid) {
+                if r.guid == *guid {
+                    out.committed.push(*uid);
+                }
+                continue;
+            }
+            let path = self.message_path(*uid);
+            if file_hash(&path).as_ref() != Some(guid) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => out.removed.push(*uid),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, "remove uncommitted message", e)),
+            }
+        }
+        if !out.removed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(out)
+    }
+}
+
+/// What [`OpenMailbox::remove_uncommitted`] did.
+#[derive(Debug, Default)]
+pub struct Uncommitted {
+    pub removed: Vec<u32>,
+    /// Files that had a record by then, with the content asked about.
+    pub committed: Vec<u32>,
+}
+
+/// The BLAKE3 of a regular message file (never through a link); `None` if it
+/// cannot be read or is larger than a message can be.
+fn file_hash(path: &Path) -> Option<[u8; 32]> {
+    use std::io::Read;
+    let f = crate::store::fsutil::open_regular(path, crate::store::fsutil::Access::Read).ok()?;
+    let mut h = blake3::Hasher::new();
+    let limit = crate::message::MAX_MESSAGE_SIZE as u64;
+    let n = std::io::copy(&mut f.take(limit + 1), &mut h).ok()?;
+    (n <= limit).then(|| *h.finalize().as_bytes())
 }
 
 /// The bit of keyword `k` in `names` (compared without regard to case), made if

@@ -5,4 +5,5 @@ mod cli;
 mod commands;
 mod damage;
 mod regressions;
+mod transfer;
 mod util;
