@@ -275,6 +275,8 @@ fn help_snapshots() {
         &["reconstruct", "--help"],
         &["x-build-user-db", "--help"],
         &["dump", "--help"],
+        &["import", "--help"],
+        &["export", "--help"],
         &["demo", "--help"],
     ] {
         let r = bare(args).ok();
