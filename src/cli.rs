@@ -192,6 +192,11 @@ pub enum Command {
         after_help = "Writes new files only: a new or empty directory, or a new file.\n\nExamples:\n  msgstore export joe /tmp/joe-maildir -r\n  msgstore export joe/archive archive.mbox --format mbox"
     )]
     Export(ExportArgs),
+    /// Serve the store over IMAP (TCP, TLS, unix sockets, or one session on stdin/stdout)
+    #[command(
+        after_help = "ADDR is HOST:PORT or unix:PATH. Logs go to standard error; SIGTERM ends every session with BYE and exits 0.\n\nExamples:\n  msgstore serve --imap 127.0.0.1:143\n  msgstore serve --imap [::]:143 --imaps [::]:993 --tls-cert cert.pem --tls-key key.pem\n  msgstore serve --stdio --user joe      # what a mail client's Tunnel setting runs"
+    )]
+    Serve(ServeArgs),
     /// Build a sample store, damage it, repair it, and show that nothing was lost
     #[command(
         after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
@@ -238,6 +243,28 @@ pub enum MailboxCmd {
     /// Rename a mailbox; its children move with it and UIDVALIDITY is kept
     #[command(after_help = "Example:\n  msgstore mailbox rename joe/old joe/archive/2025")]
     Rename { old: String, new: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Listen for IMAP (STARTTLS when a certificate is given) on ADDR; repeatable
+    #[arg(long, value_name = "ADDR")]
+    pub imap: Vec<String>,
+    /// Listen for IMAP over implicit TLS on ADDR; repeatable (needs --tls-cert and --tls-key)
+    #[arg(long, value_name = "ADDR")]
+    pub imaps: Vec<String>,
+    /// The server's certificate chain, PEM
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve one pre-authenticated session on standard input and output
+    #[arg(long, requires = "user", conflicts_with_all = ["imap", "imaps"])]
+    pub stdio: bool,
+    /// The user of the --stdio session
+    #[arg(long, value_name = "NAME", requires = "stdio")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

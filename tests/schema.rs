@@ -782,7 +782,7 @@ fn mailbox_list() {
                 created,
                 modseq_bound,
                 uidnext,
-                reserved2,
+                attributes,
                 highestmodseq,
             }),
             layout!(MailboxRecordV1 {

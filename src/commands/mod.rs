@@ -116,6 +116,23 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
         Command::Demo { dir, messages } => demo::demo(ctx, dir, messages),
         Command::Import(a) => transfer::import(ctx, a),
         Command::Export(a) => transfer::export(ctx, a),
+        Command::Serve(a) => serve(ctx, a),
     };
     r.unwrap_or_else(|e| ctx.fail(&e))
+}
+
+fn serve(ctx: &Ctx, a: crate::cli::ServeArgs) -> Result<Exit> {
+    let store = ctx.store()?;
+    let parse = |v: &[String]| -> Result<Vec<crate::server::Addr>> {
+        v.iter().map(|s| crate::server::Addr::parse(s)).collect()
+    };
+    let opts = crate::server::Options {
+        imap: parse(&a.imap)?,
+        imaps: parse(&a.imaps)?,
+        tls_cert: a.tls_cert,
+        tls_key: a.tls_key,
+        stdio_user: if a.stdio { a.user } else { None },
+    };
+    crate::server::serve(&store, opts)?;
+    Ok(OK)
 }

@@ -64,7 +64,9 @@ pub struct MailboxRecord {
     /// The index's UIDNEXT when this entry last heard of it: the index's is never
     /// lower, unless the index is an older copy.
     pub uidnext: U32,
-    pub reserved2: [u8; 4],
+    /// The mailbox's SPECIAL-USE attributes (RFC 6154), one bit each: see
+    /// [`SPECIAL_USE`].
+    pub attributes: U32,
     /// The index's HIGHESTMODSEQ when this entry last heard of it (likewise).
     pub highestmodseq: U64,
 }
@@ -84,6 +86,22 @@ pub struct MailboxRecordV1 {
 pub const MAILBOX_RECORD_SIZE: usize = core::mem::size_of::<MailboxRecord>();
 pub const MAILBOX_RECORD_V1_SIZE: usize = core::mem::size_of::<MailboxRecordV1>();
 
+/// The SPECIAL-USE attributes a mailbox can have (RFC 6154), and their bits.
+pub const SPECIAL_USE: [(u32, &str); 7] = [
+    (1, "\\All"),
+    (2, "\\Archive"),
+    (4, "\\Drafts"),
+    (8, "\\Flagged"),
+    (16, "\\Junk"),
+    (32, "\\Sent"),
+    (64, "\\Trash"),
+];
+const SPECIAL_USE_BITS: u32 = 127;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// A mailbox list entry.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Entry {
@@ -100,6 +118,9 @@ pub struct Entry {
     /// Every MODSEQ given out is at most this.
     pub modseq_bound: u64,
     pub created: i64,
+    /// SPECIAL-USE bits ([`SPECIAL_USE`]); 0: none set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub special_use: u32,
     /// The record came from a format-1 list: its bounds are only a lagging mirror.
     #[serde(skip)]
     pub from_v1: bool,
@@ -117,6 +138,7 @@ impl Entry {
             uid_bound: 1,
             modseq_bound: 1,
             created,
+            special_use: 0,
             from_v1: false,
         }
     }
@@ -136,7 +158,7 @@ impl Entry {
         if let Ok(r) = MailboxRecord::read_from_bytes(raw)
             && r.version.get() == RECORD_VERSION
             && r.reserved == [0; 6]
-            && r.reserved2 == [0; 4]
+            && r.attributes.get() & !SPECIAL_USE_BITS == 0
         {
             return Some(Entry {
                 name: name.to_owned(),
@@ -148,6 +170,7 @@ impl Entry {
                 uid_bound: r.uid_bound.get(),
                 modseq_bound: r.modseq_bound.get(),
                 created: r.created.get(),
+                special_use: r.attributes.get(),
                 from_v1: false,
             });
         }
@@ -162,6 +185,7 @@ impl Entry {
             uid_bound: r.uidnext.get(),
             modseq_bound: 0,
             created: r.created.get(),
+            special_use: 0,
             from_v1: true,
         })
     }
@@ -176,7 +200,7 @@ impl Entry {
             created: self.created.into(),
             modseq_bound: self.modseq_bound.into(),
             uidnext: self.uidnext.into(),
-            reserved2: [0; 4],
+            attributes: self.special_use.into(),
             highestmodseq: self.highestmodseq.into(),
         }
     }

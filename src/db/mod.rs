@@ -4,6 +4,7 @@
 //! to write, held as long as the returned [`Db`] lives.
 
 pub mod mailboxes;
+pub mod subscriptions;
 pub mod users;
 
 use crate::dbfile::{Handle, Options};

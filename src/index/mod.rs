@@ -62,6 +62,16 @@ pub struct State {
     pub v1: bool,
 }
 
+/// What a server keeps of an index in memory: the header, the keyword list and
+/// every record in UID order (a vector: looked up by binary search, and half the
+/// size of a map).
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    pub header: Header,
+    pub keywords: Vec<String>,
+    pub records: Vec<Record>,
+}
+
 /// Encodes the keyword list for mailbox `id`: the magic, the count, each name with
 /// its length, and a checksum that covers the identity too.
 pub fn encode_keywords(id: Identity, names: &[String]) -> Vec<u8> {
@@ -494,6 +504,32 @@ impl Reader {
     /// Like [`Reader::load`], but a version-1 index is read too (reconstruct).
     pub fn load_any(&self) -> Result<State> {
         self.h.read(|txn| read_state(&self.h, txn, true))
+    }
+
+    /// The whole index as a [`View`], in one read transaction, unless its header
+    /// equals `known` (every change rewrites the header: a new HIGHESTMODSEQ,
+    /// UIDNEXT or count), in which case `None`. A version-1 index is refused.
+    pub fn view_unless(&self, known: Option<&Header>) -> Result<Option<View>> {
+        self.h.read(|txn| {
+            let (header, v1) = read_header(&self.h, txn)?;
+            if v1 {
+                return Err(self.h.error(Fault::Version {
+                    found: 1,
+                    expected: u64::from(INDEX_VERSION),
+                }));
+            }
+            if known == Some(&header) {
+                return Ok(None);
+            }
+            let keywords = read_keywords(&self.h, txn, &header, false)?;
+            let mut records = Vec::with_capacity(header.exists.get() as usize);
+            read_records(&self.h, txn, &header, false, |r| records.push(r))?;
+            Ok(Some(View {
+                header,
+                keywords,
+                records,
+            }))
+        })
     }
 
     /// The header alone (version 1 converted).

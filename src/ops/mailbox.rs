@@ -7,7 +7,7 @@
 //! Disk changes come first and the list commit last, so a crash in between leaves a
 //! directory the list does not know, which `reconstruct -m` adds back.
 
-use super::{list_changes, lock_all};
+use super::{list_changes_waiting, lock_all};
 use crate::db::mailboxes::{self, Entry, ListTxn};
 use crate::db::{self};
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ use crate::index::Index;
 use crate::index::record::{Header, Identity};
 use crate::store::Store;
 use crate::store::fsutil::{name_taken, rename_noreplace, sync_dir};
+use crate::store::lock::Wait;
 use crate::store::names::{MailboxName, Root};
 use std::path::Path;
 
@@ -77,14 +78,29 @@ pub(crate) fn create_in(
 }
 
 pub fn create(store: &Store, name: &str) -> Result<Vec<Entry>> {
+    create_with(store, name, 0, Wait::default_for_writers())
+}
+
+/// Creates `name` with SPECIAL-USE bits (`mailboxes::SPECIAL_USE`), waiting `wait`
+/// for the list-change lock.
+pub fn create_with(store: &Store, name: &str, special_use: u32, wait: Wait) -> Result<Vec<Entry>> {
     let name = MailboxName::parse(name)?;
     if let Some(owner) = name.owner()
         && !db::users::exists(store, owner)?
     {
         return Err(Error::UnknownUser(owner.to_owned()));
     }
-    let _list = list_changes(store)?;
-    mailboxes::change(store, |t| create_in(t, store, &name))
+    let _list = list_changes_waiting(store, wait)?;
+    mailboxes::change(store, |t| {
+        let mut made = create_in(t, store, &name)?;
+        if special_use != 0
+            && let Some(last) = made.last_mut()
+        {
+            last.special_use = special_use;
+            t.put(last)?;
+        }
+        Ok(made)
+    })
 }
 
 /// The mailboxes, all or those at and below `under` (a hierarchy, not text:
@@ -95,6 +111,11 @@ pub fn list(store: &Store, under: Option<&str>) -> Result<Vec<Entry>> {
 }
 
 pub fn delete(store: &Store, name: &str) -> Result<Entry> {
+    delete_with(store, name, Wait::default_for_writers())
+}
+
+/// [`delete`], waiting `wait` for the list-change lock.
+pub fn delete_with(store: &Store, name: &str, wait: Wait) -> Result<Entry> {
     let name = MailboxName::parse(name)?;
     if name.is_inbox() {
         return Err(Error::Usage(format!(
@@ -102,7 +123,7 @@ pub fn delete(store: &Store, name: &str) -> Result<Entry> {
             name.owner().unwrap_or_default()
         )));
     }
-    let _list = list_changes(store)?;
+    let _list = list_changes_waiting(store, wait)?;
     if !store.has_mailbox_dir(&name) {
         return Err(super::unknown_mailbox(store, &name));
     }
@@ -176,6 +197,11 @@ pub struct Renamed {
 }
 
 pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
+    rename_with(store, old, new, Wait::default_for_writers())
+}
+
+/// [`rename`], waiting `wait` for the list-change lock.
+pub fn rename_with(store: &Store, old: &str, new: &str, wait: Wait) -> Result<Vec<Renamed>> {
     let old = MailboxName::parse(old)?;
     let new = MailboxName::parse(new)?;
     if old.is_inbox() {
@@ -198,7 +224,7 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
     {
         return Err(Error::UnknownUser(owner.to_owned()));
     }
-    let _list = list_changes(store)?;
+    let _list = list_changes_waiting(store, wait)?;
     if !store.has_mailbox_dir(&old) {
         return Err(super::unknown_mailbox(store, &old));
     }
@@ -257,5 +283,19 @@ pub fn rename(store: &Store, old: &str, new: &str) -> Result<Vec<Renamed>> {
             });
         }
         Ok(out)
+    })
+}
+
+/// Sets a mailbox's SPECIAL-USE bits (`mailboxes::SPECIAL_USE`).
+pub fn set_special_use(store: &Store, name: &str, special_use: u32) -> Result<Entry> {
+    let name = MailboxName::parse(name)?;
+    let shown = name.to_string();
+    mailboxes::change(store, |t| {
+        let mut e = t
+            .get(&shown)?
+            .ok_or_else(|| Error::unknown_mailbox(shown.clone()))?;
+        e.special_use = special_use;
+        t.put(&e)?;
+        Ok(e)
     })
 }

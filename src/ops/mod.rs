@@ -7,6 +7,7 @@
 //! - `reconstruct` runs the repairs;
 //! - `import` and `export` move mail in and out (Maildir, mbox).
 
+pub mod copy;
 pub mod deliver;
 pub mod dump;
 pub mod export;
@@ -59,8 +60,13 @@ pub fn init(store: &Store) -> Result<()> {
 
 /// Takes the list-change lock, for a change of which mailboxes or users exist.
 pub(crate) fn list_changes(store: &Store) -> Result<Lock> {
-    lock::list_changes(store.root(), Wait::default_for_writers())
-        .map_err(|e| e.into_error(|| Error::ListBusy))
+    list_changes_waiting(store, Wait::default_for_writers())
+}
+
+/// [`list_changes`], waiting `wait` (IMAP CREATE, DELETE and RENAME wait only
+/// `LIST_CHANGE_GRACE`, then answer `NO [INUSE]`).
+pub(crate) fn list_changes_waiting(store: &Store, wait: Wait) -> Result<Lock> {
+    lock::list_changes(store.root(), wait).map_err(|e| e.into_error(|| Error::ListBusy))
 }
 
 /// Exclusive locks on every mailbox of `names` that has a directory, in name order

@@ -12,7 +12,7 @@ use super::flags::{Flag, flag_names};
 use crate::db::mailboxes::{self, Bounds};
 use crate::error::{Error, Result};
 use crate::index::record::{Header, Identity, MAX_USER_FLAGS, Record, flag};
-use crate::index::{CacheEntry, Index, Reader, State};
+use crate::index::{CacheEntry, Index, Reader, State, View};
 use crate::store::fsutil::{sync_dir, write_new_file};
 use crate::store::lock::{self, Lock, Mode, Wait};
 use crate::store::names::MailboxName;
@@ -29,6 +29,8 @@ pub struct OpenMailbox {
     name: MailboxName,
     dir: PathBuf,
     watchers: Mutex<Vec<Weak<Watcher>>>,
+    /// How long an operation waits for the mailbox lock.
+    wait: Wait,
 }
 
 /// One message to append, ready: its bytes parsed, and its flags and date.
@@ -104,6 +106,13 @@ pub struct Stamp {
     ctime_ns: i64,
 }
 
+impl Stamp {
+    /// The index file's inode: a rebuild swaps in a new file.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+}
+
 fn busy(name: &MailboxName) -> impl FnOnce() -> Error + '_ {
     move || Error::MailboxBusy(name.to_string())
 }
@@ -123,7 +132,15 @@ impl OpenMailbox {
             store: store.clone(),
             name,
             watchers: Mutex::new(Vec::new()),
+            wait: Wait::default_for_writers(),
         })
+    }
+
+    /// Operations wait `wait` for the mailbox lock instead of the writers' default
+    /// (a server's sessions wait for a rebuild to commit, however long it takes).
+    pub fn waiting(mut self, wait: Wait) -> OpenMailbox {
+        self.wait = wait;
+        self
     }
 
     pub fn name(&self) -> &MailboxName {
@@ -147,8 +164,7 @@ impl OpenMailbox {
     /// `None` only for a shared lock on a read-only store, where nobody can hold
     /// the exclusive one.
     fn lock(&self, mode: Mode) -> Result<Option<Lock>> {
-        lock::mailbox(&self.dir, mode, Wait::default_for_writers(), true)
-            .map_err(|e| e.into_error(busy(&self.name)))
+        lock::mailbox(&self.dir, mode, self.wait, true).map_err(|e| e.into_error(busy(&self.name)))
     }
 
     /// Takes the mailbox's shared lock, waiting as writers do: whatever is read
@@ -198,6 +214,12 @@ impl OpenMailbox {
         Reader::open(&self.index_path())?.load()
     }
 
+    /// The index as a [`View`], unless its header is still `known` (`None`).
+    pub fn view_unless(&self, known: Option<&Header>) -> Result<Option<View>> {
+        let _l = self.lock(Mode::Shared)?;
+        Reader::open(&self.index_path())?.view_unless(known)
+    }
+
     /// The header alone.
     pub fn header(&self) -> Result<Header> {
         let _l = self.lock(Mode::Shared)?;
@@ -217,6 +239,12 @@ impl OpenMailbox {
     ) -> Result<()> {
         let _l = self.lock(Mode::Shared)?;
         Reader::open(&self.index_path())?.each_cache(uids, false, f)
+    }
+
+    /// The cache entry of one message, `None` if it has none.
+    pub fn read_one_cache(&self, uid: u32) -> Result<Option<CacheEntry>> {
+        let _l = self.lock(Mode::Shared)?;
+        Reader::open(&self.index_path())?.cache(uid, false)
     }
 
     /// The list's bounds for this mailbox, after reserving what a writer about to

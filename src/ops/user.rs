@@ -130,3 +130,47 @@ fn on_disk(store: &Store, top: &MailboxName) -> Vec<MailboxName> {
     }
     out
 }
+
+/// The outcome of a login attempt. Refusals are not told apart, so that a
+/// front end cannot answer them differently.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Login {
+    Ok,
+    Refused,
+}
+
+/// A fixed Argon2id hash checked when there is no real one, so that a refusal
+/// costs the same whether or not the user exists.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$bXNnc3RvcmVkdW1teQ$ZC5Vbe3aZ9w8pSCjTf2k8EEcNbZ5mYTAT0bLVYk6IJE";
+
+/// Checks a user's password (Argon2id PHC string in the user record). An
+/// unknown user, one without a password and one not active are refused.
+pub fn authenticate(store: &Store, name: &str, password: &[u8]) -> Result<Login> {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let rec = if crate::store::names::check_user_name(name).is_ok() {
+        users::get(store, name)?
+    } else {
+        None
+    };
+    let active = rec
+        .as_ref()
+        .is_some_and(|r| r.status == users::Status::Active);
+    let phc = rec
+        .as_ref()
+        .and_then(|r| r.password.clone())
+        .filter(|_| active);
+    let hash = phc.as_deref().unwrap_or(DUMMY_HASH);
+    let ok = PasswordHash::new(hash)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password, &h)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    Ok(if ok && phc.is_some() {
+        Login::Ok
+    } else {
+        Login::Refused
+    })
+}

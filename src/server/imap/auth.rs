@@ -1,0 +1,104 @@
+//! Logins: the password check and the penalty for failures. A failed login is
+//! answered after a delay that grows with the failures from the same address and
+//! for the same user name (Dovecot waits 2 s, up to 15 s), and every refusal looks
+//! the same: an unknown user, a user without a password, a disabled one, a wrong
+//! password all answer `NO [AUTHENTICATIONFAILED]` after the same work.
+
+use super::Context;
+use super::session::Peer;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The delay of a first failure.
+pub const FAILURE_DELAY: Duration = Duration::from_secs(2);
+/// The longest delay.
+pub const MAX_DELAY: Duration = Duration::from_secs(15);
+/// Failures are forgotten after this long without another.
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Entries kept at most per table (a flood of addresses cannot grow memory).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub struct Penalties {
+    by_addr: Mutex<HashMap<String, (u32, Instant)>>,
+    by_user: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+fn bump(table: &Mutex<HashMap<String, (u32, Instant)>>, key: &str) -> u32 {
+    let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    if t.len() >= MAX_ENTRIES {
+        t.retain(|_, (_, at)| now.duration_since(*at) < FORGET_AFTER);
+        if t.len() >= MAX_ENTRIES {
+            t.clear();
+        }
+    }
+    let e = t.entry(key.to_owned()).or_insert((0, now));
+    if now.duration_since(e.1) >= FORGET_AFTER {
+        e.0 = 0;
+    }
+    e.0 = e.0.saturating_add(1);
+    e.1 = now;
+    e.0
+}
+
+fn clear(table: &Mutex<HashMap<String, (u32, Instant)>>, key: &str) {
+    table.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+}
+
+impl Penalties {
+    /// Notes a failure; gives the delay to answer it after.
+    pub fn failed(&self, addr: &str, user: &str) -> Duration {
+        let n = bump(&self.by_addr, addr).max(bump(&self.by_user, user));
+        let factor = 1u32 << n.saturating_sub(1).min(4);
+        (FAILURE_DELAY * factor).min(MAX_DELAY)
+    }
+
+    pub fn succeeded(&self, addr: &str, user: &str) {
+        clear(&self.by_addr, addr);
+        clear(&self.by_user, user);
+    }
+}
+
+/// The address part of a peer, without the port: penalties are per host.
+fn host(peer: &Peer) -> &str {
+    match peer.addr.rsplit_once(':') {
+        Some((h, _)) if !peer.addr.starts_with("unix") => h,
+        _ => &peer.addr,
+    }
+}
+
+/// Checks a login. `Err(delay)`: refused; answer after `delay`.
+pub fn verify(ctx: &Context, peer: &Peer, user: &str, pass: &[u8]) -> Result<(), Duration> {
+    let ok = matches!(
+        crate::ops::user::authenticate(&ctx.store, user, pass),
+        Ok(crate::ops::user::Login::Ok)
+    );
+    if ok {
+        ctx.penalties.succeeded(host(peer), user);
+        Ok(())
+    } else {
+        Err(ctx.penalties.failed(host(peer), user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_per_address_and_per_user_and_are_capped() {
+        let p = Penalties::default();
+        assert_eq!(p.failed("1.2.3.4", "joe"), FAILURE_DELAY);
+        assert_eq!(p.failed("1.2.3.4", "ann"), FAILURE_DELAY * 2);
+        // Another address, but a user already failing.
+        assert_eq!(p.failed("5.6.7.8", "joe"), FAILURE_DELAY * 2);
+        for _ in 0..10 {
+            p.failed("1.2.3.4", "x");
+        }
+        assert_eq!(p.failed("1.2.3.4", "y"), MAX_DELAY);
+        p.succeeded("1.2.3.4", "y");
+        assert_eq!(p.failed("1.2.3.4", "z"), FAILURE_DELAY);
+    }
+}

@@ -1,0 +1,836 @@
+//! One IMAP session's state machine (RFC 3501 section 3): not authenticated,
+//! authenticated, selected, logout. Synchronous: the connection runs each command
+//! on a blocking thread (store operations take file locks and read files), and
+//! handles the waiting states (IDLE, an AUTHENTICATE exchange, STARTTLS) itself.
+
+use super::Context;
+use super::out::Out;
+use super::proto::write::{self, Code, Status};
+use super::proto::{Command, CommandBody, ParseError, SelectParams};
+use super::selected::{Enabled, Selected};
+use crate::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the connection is from, and how.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// For logs: `127.0.0.1:5000`, `unix`, `stdio`.
+    pub addr: String,
+    /// Loopback, a unix socket or stdio: plaintext passwords cannot be sniffed.
+    pub local: bool,
+    pub tls: bool,
+}
+
+/// What the connection does after a command.
+#[derive(Debug)]
+pub enum After {
+    Continue,
+    /// Write what is buffered, then close.
+    Close,
+    /// Write what is buffered, then start TLS (the session said OK).
+    StartTls,
+    /// `+ idling` was written: wait for DONE or for changes.
+    Idle {
+        tag: String,
+    },
+    /// A `+` challenge was written: the next line is the client's response.
+    Authenticate {
+        tag: String,
+    },
+}
+
+/// A command's outcome for the connection.
+pub struct Done {
+    pub after: After,
+    /// Wait this long before writing the reply (a failed login).
+    pub delay: Option<Duration>,
+}
+
+impl Done {
+    fn next() -> Done {
+        Done {
+            after: After::Continue,
+            delay: None,
+        }
+    }
+
+    fn then(after: After) -> Done {
+        Done { after, delay: None }
+    }
+}
+
+pub struct Session {
+    pub(super) ctx: Arc<Context>,
+    pub(super) peer: Peer,
+    pub(super) user: Option<String>,
+    pub(super) selected: Option<Selected>,
+    pub(super) enabled: Enabled,
+    /// SEARCHRES (RFC 5182): the UIDs the last `SEARCH RETURN (SAVE)` found.
+    pub(super) saved: Option<Vec<u32>>,
+    /// Consecutive bad commands (the connection closes after too many).
+    bad: u32,
+}
+
+/// Bad commands in a row after which the connection closes (Dovecot's anchors:
+/// 3 before login, 20 after).
+const MAX_BAD_BEFORE_LOGIN: u32 = 3;
+const MAX_BAD: u32 = 20;
+
+impl Session {
+    pub fn new(ctx: Arc<Context>, peer: Peer, preauth: Option<String>) -> Session {
+        Session {
+            ctx,
+            peer,
+            user: preauth,
+            selected: None,
+            enabled: Enabled::default(),
+            saved: None,
+            bad: 0,
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    pub fn set_tls(&mut self) {
+        self.peer.tls = true;
+    }
+
+    /// Whether LOGIN and AUTHENTICATE PLAIN are allowed on this connection.
+    fn plaintext_ok(&self) -> bool {
+        self.peer.tls || self.peer.local
+    }
+
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let mut c = vec!["IMAP4rev1", "SASL-IR", "ID", "ENABLE", "LITERAL+"];
+        if self.user.is_none() {
+            if self.ctx.tls.is_some() && !self.peer.tls {
+                c.push("STARTTLS");
+            }
+            if self.plaintext_ok() {
+                c.push("AUTH=PLAIN");
+            } else {
+                c.push("LOGINDISABLED");
+            }
+            return c;
+        }
+        c.extend([
+            "NAMESPACE",
+            "UIDPLUS",
+            "UNSELECT",
+            "CHILDREN",
+            "IDLE",
+            "MOVE",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "ESEARCH",
+            "SEARCHRES",
+            "CONDSTORE",
+            "QRESYNC",
+            "APPENDLIMIT=67108864",
+        ]);
+        c
+    }
+
+    fn capability_code(&self, out: &mut Vec<u8>) {
+        let caps = self.capabilities();
+        write::code(out, &Code::Capability(&caps));
+    }
+
+    /// The greeting: `* OK`, or `* PREAUTH` for a pre-authenticated session.
+    pub fn greeting(&self, out: &mut Vec<u8>) {
+        match &self.user {
+            Some(u) => {
+                out.extend_from_slice(b"* PREAUTH ");
+                self.capability_code(out);
+                write::text(out, &format!(" Logged in as {u}"));
+            }
+            None => {
+                out.extend_from_slice(b"* OK ");
+                self.capability_code(out);
+                out.extend_from_slice(b" msgstore ready");
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The framer's limits for the session's state: short lines before login.
+    pub fn limits(&self) -> super::proto::Limits {
+        let mut l = super::proto::Limits::default();
+        if self.user.is_none() {
+            l.max_line = 8 * 1024;
+            l.max_literal = 8 * 1024;
+            l.max_command = 16 * 1024;
+        }
+        l
+    }
+
+    /// Counts a bad command; `true` when the connection should close.
+    pub fn bad_command(&mut self) -> bool {
+        self.bad += 1;
+        let max = if self.user.is_none() {
+            MAX_BAD_BEFORE_LOGIN
+        } else {
+            MAX_BAD
+        };
+        self.bad >= max
+    }
+
+    /// Runs one parsed command (or answers one that did not parse).
+    pub fn run(&mut self, cmd: Result<Command, ParseError>, out: &mut Out) -> Done {
+        let cmd = match cmd {
+            Ok(c) => c,
+            Err(e) => {
+                write::status_line(&mut out.buf, e.tag.as_deref(), Status::Bad, None, &e.reason);
+                return self.after_bad(out);
+            }
+        };
+        let tag = cmd.tag.clone();
+        let name = cmd.body.name();
+        match self.dispatch(cmd, out) {
+            Ok(done) => {
+                self.bad = 0;
+                done
+            }
+            Err(Reply::Bad(msg)) => {
+                write::status_line(&mut out.buf, Some(&tag), Status::Bad, None, &msg);
+                self.after_bad(out)
+            }
+            Err(Reply::No(code, msg)) => {
+                self.sync_after(out, true);
+                write::status_line(&mut out.buf, Some(&tag), Status::No, code.as_ref(), &msg);
+                Done::next()
+            }
+            Err(Reply::Store(e)) => {
+                let (code, msg) = store_error(&e);
+                if matches!(code, Code::ServerBug | Code::Unavailable | Code::Corruption) {
+                    super::log(&self.peer, self.user.as_deref(), &format!("{name}: {e}"));
+                }
+                write::status_line(&mut out.buf, Some(&tag), Status::No, Some(&code), &msg);
+                Done::next()
+            }
+            Err(Reply::Bye(msg)) => {
+                write::status_line(&mut out.buf, None, Status::Bye, None, &msg);
+                Done::then(After::Close)
+            }
+        }
+    }
+
+    fn after_bad(&mut self, out: &mut Out) -> Done {
+        if self.bad_command() {
+            write::status_line(
+                &mut out.buf,
+                None,
+                Status::Bye,
+                None,
+                "Too many invalid commands",
+            );
+            return Done::then(After::Close);
+        }
+        Done::next()
+    }
+
+    /// Brings the selected mailbox's view up to date; a mailbox that changed
+    /// UIDVALIDITY ends the session.
+    pub(super) fn sync_after(&mut self, out: &mut Out, expunges: bool) -> bool {
+        let en = self.enabled;
+        let Some(sel) = self.selected.as_mut() else {
+            return true;
+        };
+        match sel.sync(out, expunges, en) {
+            Ok(Ok(())) => true,
+            Ok(Err(super::selected::Gone)) => {
+                write::status_line(
+                    &mut out.buf,
+                    None,
+                    Status::Bye,
+                    None,
+                    "The mailbox was rebuilt with a new UIDVALIDITY; reconnect to see it",
+                );
+                self.selected = None;
+                false
+            }
+            // The index cannot be read now: the next command tries again.
+            Err(_) => true,
+        }
+    }
+
+    fn ok(&mut self, out: &mut Out, tag: &str, code: Option<&Code<'_>>, msg: &str) -> Done {
+        write::status_line(&mut out.buf, Some(tag), Status::Ok, code, msg);
+        Done::next()
+    }
+
+    /// After a command on the selected mailbox: untagged updates, then the OK.
+    fn sync_ok(&mut self, out: &mut Out, tag: &str, expunges: bool, msg: &str) -> Done {
+        if !self.sync_after(out, expunges) {
+            return Done::then(After::Close);
+        }
+        self.ok(out, tag, None, msg)
+    }
+
+    fn dispatch(&mut self, cmd: Command, out: &mut Out) -> Result<Done, Reply> {
+        use CommandBody as C;
+        let tag = cmd.tag;
+        let authed = self.user.is_some();
+        let selected = self.selected.is_some();
+        match cmd.body {
+            C::Capability => {
+                let caps = self.capabilities().join(" ");
+                out.buf
+                    .extend_from_slice(format!("* CAPABILITY {caps}\r\n").as_bytes());
+                Ok(self.ok(out, &tag, None, "CAPABILITY completed"))
+            }
+            C::Noop => Ok(self.sync_ok(out, &tag, true, "NOOP completed")),
+            C::Logout => {
+                out.buf.extend_from_slice(b"* BYE Logging out\r\n");
+                write::status_line(
+                    &mut out.buf,
+                    Some(&tag),
+                    Status::Ok,
+                    None,
+                    "LOGOUT completed",
+                );
+                Ok(Done::then(After::Close))
+            }
+            C::Id(_) => {
+                out.buf.extend_from_slice(
+                    format!(
+                        "* ID (\"name\" \"msgstore\" \"version\" \"{}\")\r\n",
+                        env!("CARGO_PKG_VERSION")
+                    )
+                    .as_bytes(),
+                );
+                Ok(self.ok(out, &tag, None, "ID completed"))
+            }
+            C::StartTls => {
+                if authed {
+                    return Err(Reply::Bad("STARTTLS only before login".into()));
+                }
+                if self.peer.tls {
+                    return Err(Reply::Bad("TLS is already active".into()));
+                }
+                if self.ctx.tls.is_none() {
+                    return Err(Reply::No(
+                        Some(Code::Unavailable),
+                        "this server has no TLS certificate (serve --tls-cert)".into(),
+                    ));
+                }
+                write::status_line(
+                    &mut out.buf,
+                    Some(&tag),
+                    Status::Ok,
+                    None,
+                    "Begin TLS negotiation now",
+                );
+                Ok(Done::then(After::StartTls))
+            }
+            C::Login { username, password } => {
+                if authed {
+                    return Err(Reply::Bad("already logged in".into()));
+                }
+                Ok(self.login(&tag, &username, password.expose(), out))
+            }
+            C::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                if authed {
+                    return Err(Reply::Bad("already logged in".into()));
+                }
+                if mechanism != "PLAIN" {
+                    return Err(Reply::No(
+                        None,
+                        "unsupported authentication mechanism; use PLAIN".into(),
+                    ));
+                }
+                if !self.plaintext_ok() {
+                    return Err(Reply::No(
+                        Some(Code::PrivacyRequired),
+                        "use STARTTLS or the TLS port before logging in".into(),
+                    ));
+                }
+                match initial_response {
+                    Some(r) => Ok(self.auth_plain(&tag, r.expose(), out)),
+                    None => {
+                        out.buf.extend_from_slice(b"+ \r\n");
+                        Ok(Done::then(After::Authenticate { tag }))
+                    }
+                }
+            }
+            _ if !authed => Err(Reply::Bad("log in first".into())),
+            C::Enable(caps) => {
+                let mut on = Vec::new();
+                for c in caps {
+                    match c.as_str() {
+                        "CONDSTORE" => {
+                            if !self.enabled.condstore {
+                                on.push("CONDSTORE");
+                            }
+                            self.enabled.condstore = true;
+                        }
+                        "QRESYNC" => {
+                            if !self.enabled.qresync {
+                                on.push("QRESYNC");
+                            }
+                            self.enabled.qresync = true;
+                            self.enabled.condstore = true;
+                        }
+                        _ => {}
+                    }
+                }
+                out.buf.extend_from_slice(b"* ENABLED");
+                for c in on {
+                    out.buf.push(b' ');
+                    out.buf.extend_from_slice(c.as_bytes());
+                }
+                out.buf.extend_from_slice(b"\r\n");
+                Ok(self.ok(out, &tag, None, "ENABLE completed"))
+            }
+            C::Select { mailbox, params } => self.select(&tag, &mailbox, &params, false, out),
+            C::Examine { mailbox, params } => self.select(&tag, &mailbox, &params, true, out),
+            C::Create {
+                mailbox,
+                special_use,
+            } => {
+                let msg = self.create(&mailbox, &special_use)?;
+                Ok(self.sync_ok(out, &tag, true, &msg))
+            }
+            C::Delete(m) => {
+                self.delete(&m)?;
+                Ok(self.sync_ok(out, &tag, true, "DELETE completed"))
+            }
+            C::Rename { from, to } => {
+                self.rename(&from, &to)?;
+                Ok(self.sync_ok(out, &tag, true, "RENAME completed"))
+            }
+            C::Subscribe(m) => {
+                self.subscribe(&m, true)?;
+                Ok(self.sync_ok(out, &tag, true, "SUBSCRIBE completed"))
+            }
+            C::Unsubscribe(m) => {
+                self.subscribe(&m, false)?;
+                Ok(self.sync_ok(out, &tag, true, "UNSUBSCRIBE completed"))
+            }
+            C::List(l) => {
+                self.list(&l, out)?;
+                Ok(self.sync_ok(out, &tag, true, "LIST completed"))
+            }
+            C::Lsub { reference, pattern } => {
+                self.lsub(&reference, &pattern, out)?;
+                Ok(self.sync_ok(out, &tag, true, "LSUB completed"))
+            }
+            C::Namespace => {
+                out.buf.extend_from_slice(
+                    b"* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Public Folders/\" \"/\"))\r\n",
+                );
+                Ok(self.sync_ok(out, &tag, true, "NAMESPACE completed"))
+            }
+            C::Status { mailbox, items } => {
+                self.status(&mailbox, &items, out)?;
+                Ok(self.sync_ok(out, &tag, true, "STATUS completed"))
+            }
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                let code = self.append(&mailbox, &flags, date.as_ref(), message)?;
+                if !self.sync_after(out, true) {
+                    return Ok(Done::then(After::Close));
+                }
+                let c = Code::AppendUid {
+                    uidvalidity: code.0,
+                    uid: code.1,
+                };
+                Ok(self.ok(out, &tag, Some(&c), "APPEND completed"))
+            }
+            C::Idle => {
+                if !self.sync_after(out, true) {
+                    return Ok(Done::then(After::Close));
+                }
+                out.buf.extend_from_slice(b"+ idling\r\n");
+                Ok(Done::then(After::Idle { tag }))
+            }
+            C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => {
+                Err(Reply::Bad("QUOTA is not supported by this server".into()))
+            }
+            _ if !selected => Err(Reply::Bad("select a mailbox first".into())),
+            C::Check => Ok(self.sync_ok(out, &tag, true, "CHECK completed")),
+            C::Close => {
+                let en = self.enabled;
+                if let Some(sel) = self.selected.take()
+                    && !sel.read_only
+                {
+                    // RFC 3501 6.4.2: expunge silently, then leave.
+                    let _ = en;
+                    sel.shared
+                        .open
+                        .expunge(&crate::ops::open::Expunge::Deleted)
+                        .map_err(Reply::Store)?;
+                }
+                Ok(self.ok(out, &tag, None, "CLOSE completed"))
+            }
+            C::Unselect => {
+                self.selected = None;
+                Ok(self.ok(out, &tag, None, "UNSELECT completed"))
+            }
+            C::Expunge => {
+                self.expunge(None, out)?;
+                Ok(self.sync_ok(out, &tag, true, "EXPUNGE completed"))
+            }
+            C::UidExpunge(set) => {
+                self.expunge(Some(&set), out)?;
+                Ok(self.sync_ok(out, &tag, true, "UID EXPUNGE completed"))
+            }
+            C::Search(s) => {
+                let uid = s.uid;
+                self.search(&tag, &s, out)?;
+                let name = if uid { "UID SEARCH" } else { "SEARCH" };
+                Ok(self.sync_ok(out, &tag, uid, &format!("{name} completed")))
+            }
+            C::Fetch(f) => {
+                let uid = f.uid;
+                let partial = self.fetch(&f, out)?;
+                let name = if uid { "UID FETCH" } else { "FETCH" };
+                if !self.sync_after(out, uid) {
+                    return Ok(Done::then(After::Close));
+                }
+                if partial {
+                    let c = Code::ExpungeIssued;
+                    return Ok(self.ok(
+                        out,
+                        &tag,
+                        Some(&c),
+                        "Some messages were expunged before they could be fetched",
+                    ));
+                }
+                Ok(self.ok(out, &tag, None, &format!("{name} completed")))
+            }
+            C::Store(s) => {
+                let uid = s.uid;
+                let modified = self.store(&s, out)?;
+                if !self.sync_after(out, uid) {
+                    return Ok(Done::then(After::Close));
+                }
+                let name = if uid { "UID STORE" } else { "STORE" };
+                if !modified.is_empty() {
+                    let c = Code::Modified(&modified);
+                    return Ok(self.ok(out, &tag, Some(&c), "Some messages were modified since"));
+                }
+                Ok(self.ok(out, &tag, None, &format!("{name} completed")))
+            }
+            C::Copy { uid, set, mailbox } => {
+                let r = self.copy(uid, &set, &mailbox, false, out)?;
+                self.copied(out, &tag, r, uid, "COPY")
+            }
+            C::Move { uid, set, mailbox } => {
+                let r = self.copy(uid, &set, &mailbox, true, out)?;
+                self.copied(out, &tag, r, uid, "MOVE")
+            }
+        }
+    }
+
+    fn copied(
+        &mut self,
+        out: &mut Out,
+        tag: &str,
+        r: Option<super::messages::CopyUid>,
+        uid: bool,
+        name: &str,
+    ) -> Result<Done, Reply> {
+        if !self.sync_after(out, true) {
+            return Ok(Done::then(After::Close));
+        }
+        let full = if uid {
+            format!("UID {name} completed")
+        } else {
+            format!("{name} completed")
+        };
+        match r {
+            Some((uidvalidity, source, dest)) if !source.is_empty() => {
+                let c = Code::CopyUid {
+                    uidvalidity,
+                    source: &source,
+                    dest: &dest,
+                };
+                Ok(self.ok(out, tag, Some(&c), &full))
+            }
+            _ => Ok(self.ok(out, tag, None, &full)),
+        }
+    }
+
+    fn select(
+        &mut self,
+        tag: &str,
+        mailbox: &super::proto::Mailbox,
+        params: &SelectParams,
+        read_only: bool,
+        out: &mut Out,
+    ) -> Result<Done, Reply> {
+        // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and a
+        // successful one deselects the previous (RFC 7162 3.2.11: `* OK [CLOSED]`).
+        let had = self.selected.take().is_some();
+        if had && self.enabled.qresync {
+            out.buf
+                .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
+        }
+        if params.qresync.is_some() && !self.enabled.qresync {
+            return Err(Reply::Bad(
+                "QRESYNC parameter without ENABLE QRESYNC".into(),
+            ));
+        }
+        if params.condstore {
+            self.enabled.condstore = true;
+        }
+        let (name, _) = self.mailbox_name(mailbox)?;
+        let shared = self.ctx.hub.open(&name).map_err(|e| self.not_found(e))?;
+        let sel = Selected::open(shared, read_only).map_err(Reply::Store)?;
+        let snap = sel.snap.clone();
+        sel.write_flags(&mut out.buf);
+        out.buf
+            .extend_from_slice(format!("* {} EXISTS\r\n", sel.exists()).as_bytes());
+        out.buf
+            .extend_from_slice(format!("* {} RECENT\r\n", sel.recent_count()).as_bytes());
+        if let Some(first) = snap
+            .view
+            .records
+            .iter()
+            .position(|r| r.system_flags.get() & crate::index::record::flag::SEEN == 0)
+        {
+            write::status_line(
+                &mut out.buf,
+                None,
+                Status::Ok,
+                Some(&Code::Unseen(first as u32 + 1)),
+                "First unseen",
+            );
+        }
+        write::status_line(
+            &mut out.buf,
+            None,
+            Status::Ok,
+            Some(&Code::UidValidity(snap.uidvalidity())),
+            "UIDs valid",
+        );
+        write::status_line(
+            &mut out.buf,
+            None,
+            Status::Ok,
+            Some(&Code::UidNext(snap.uidnext())),
+            "Predicted next UID",
+        );
+        write::status_line(
+            &mut out.buf,
+            None,
+            Status::Ok,
+            Some(&Code::HighestModSeq(snap.highestmodseq())),
+            "Highest",
+        );
+        self.selected = Some(sel);
+        if let Some(q) = &params.qresync {
+            self.qresync_select(q, out);
+        }
+        let code = if read_only {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
+        };
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        write::status_line(
+            &mut out.buf,
+            Some(tag),
+            Status::Ok,
+            Some(&code),
+            &format!("{verb} completed"),
+        );
+        Ok(Done::next())
+    }
+
+    /// The store's name behind a client's mailbox name, and the name decoded;
+    /// a name the user may not see answers as a mailbox that does not exist.
+    pub(super) fn mailbox_name(
+        &self,
+        m: &super::proto::Mailbox,
+    ) -> Result<(crate::store::names::MailboxName, String), Reply> {
+        let user = self.user.as_deref().unwrap_or_default();
+        let shown = m
+            .decode(false)
+            .map_err(|e| Reply::No(Some(Code::NonExistent), format!("bad mailbox name: {e}")))?;
+        match super::names::resolve(user, &shown) {
+            super::names::Name::Mailbox(n) => Ok((n, shown)),
+            _ => Err(nonexistent()),
+        }
+    }
+
+    /// A failed open as a reply: a missing mailbox is NONEXISTENT.
+    pub(super) fn not_found(&self, e: Error) -> Reply {
+        match e {
+            Error::UnknownMailbox { .. } => nonexistent(),
+            e => Reply::Store(e),
+        }
+    }
+
+    fn login(&mut self, tag: &str, user: &[u8], pass: &[u8], out: &mut Out) -> Done {
+        if !self.plaintext_ok() {
+            write::status_line(
+                &mut out.buf,
+                Some(tag),
+                Status::No,
+                Some(&Code::PrivacyRequired),
+                "use STARTTLS or the TLS port before logging in",
+            );
+            return Done::next();
+        }
+        self.authenticate(tag, user, pass, out)
+    }
+
+    fn auth_plain(&mut self, tag: &str, response: &[u8], out: &mut Out) -> Done {
+        // RFC 4616: authzid NUL authcid NUL passwd.
+        let parts: Vec<&[u8]> = response.split(|&b| b == 0).collect();
+        if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
+            write::status_line(
+                &mut out.buf,
+                Some(tag),
+                Status::No,
+                Some(&Code::AuthenticationFailed),
+                "Authentication failed",
+            );
+            return Done {
+                after: After::Continue,
+                delay: Some(super::auth::FAILURE_DELAY),
+            };
+        }
+        self.authenticate(tag, parts[1], parts[2], out)
+    }
+
+    /// The client's line after an AUTHENTICATE challenge.
+    pub fn auth_response(&mut self, tag: &str, line: &[u8], out: &mut Out) -> Done {
+        match super::proto::parse_auth_response(line) {
+            Ok(super::proto::AuthResponse::Data(d)) => self.auth_plain(tag, d.expose(), out),
+            Ok(super::proto::AuthResponse::Cancel) => {
+                write::status_line(
+                    &mut out.buf,
+                    Some(tag),
+                    Status::Bad,
+                    None,
+                    "Authentication cancelled",
+                );
+                Done::next()
+            }
+            Err(e) => {
+                write::status_line(&mut out.buf, Some(tag), Status::Bad, None, &e.reason);
+                self.after_bad(out)
+            }
+        }
+    }
+
+    fn authenticate(&mut self, tag: &str, user: &[u8], pass: &[u8], out: &mut Out) -> Done {
+        let name = String::from_utf8_lossy(user).into_owned();
+        match super::auth::verify(&self.ctx, &self.peer, &name, pass) {
+            Ok(()) => {
+                super::log(&self.peer, Some(&name), "login");
+                self.user = Some(name);
+                self.bad = 0;
+                let mut line = tag.as_bytes().to_vec();
+                line.extend_from_slice(b" OK ");
+                self.capability_code(&mut line);
+                line.extend_from_slice(b" Logged in\r\n");
+                out.buf.extend_from_slice(&line);
+                Done::next()
+            }
+            Err(delay) => {
+                super::log(&self.peer, None, &format!("login failed for {:?}", name));
+                write::status_line(
+                    &mut out.buf,
+                    Some(tag),
+                    Status::No,
+                    Some(&Code::AuthenticationFailed),
+                    "Authentication failed",
+                );
+                Done {
+                    after: After::Continue,
+                    delay: Some(delay),
+                }
+            }
+        }
+    }
+
+    /// Untagged updates while in IDLE.
+    pub fn idle_update(&mut self, out: &mut Out) -> bool {
+        self.sync_after(out, true)
+    }
+
+    /// DONE: the end of IDLE.
+    pub fn idle_done(&mut self, tag: &str, out: &mut Out) -> Done {
+        if !self.sync_after(out, true) {
+            return Done::then(After::Close);
+        }
+        self.ok(out, tag, None, "IDLE terminated")
+    }
+
+    /// What IDLE waits on: the selected mailbox's changes.
+    pub fn idle_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.selected.as_ref().map(|s| s.shared.subscribe())
+    }
+}
+
+/// A command's failure, as the session answers it.
+pub(super) enum Reply {
+    Bad(String),
+    No(Option<Code<'static>>, String),
+    Store(Error),
+    #[allow(dead_code)]
+    Bye(String),
+}
+
+impl From<Error> for Reply {
+    fn from(e: Error) -> Reply {
+        Reply::Store(e)
+    }
+}
+
+pub(super) fn nonexistent() -> Reply {
+    Reply::No(Some(Code::NonExistent), "No such mailbox".into())
+}
+
+/// The reply for a store error: the response code clients act on, and the text.
+fn store_error(e: &Error) -> (Code<'static>, String) {
+    use crate::error::Fault;
+    match e {
+        Error::UnknownMailbox { .. } => (Code::NonExistent, "No such mailbox".into()),
+        Error::MailboxExists(_) => (Code::AlreadyExists, "Mailbox already exists".into()),
+        Error::MailboxBusy(_) => (Code::InUse, "Mailbox is busy; try again".into()),
+        Error::ListBusy => (
+            Code::InUse,
+            "The mailbox list is being rebuilt; try again in a moment".into(),
+        ),
+        Error::OverQuota { .. } => (Code::OverQuota, "Quota exceeded".into()),
+        Error::Refused { why, .. } => (Code::Cannot, why.clone()),
+        Error::Usage(why) => (Code::Cannot, why.clone()),
+        Error::Db { fault, .. } if fault.is_damage() => (
+            Code::Corruption,
+            "The mailbox's index is damaged; the administrator must run msgstore reconstruct"
+                .into(),
+        ),
+        Error::Db {
+            fault: Fault::Os(o),
+            ..
+        }
+        | Error::Io { source: o, .. }
+            if o.raw_os_error() == Some(libc::ENOSPC) =>
+        {
+            (Code::OverQuota, "The server's disk is full".into())
+        }
+        Error::Io { .. } | Error::Db { .. } => (
+            Code::Unavailable,
+            "The store cannot be read or written now; try again later".into(),
+        ),
+        Error::UnknownUser(_) => (Code::NonExistent, "No such mailbox".into()),
+        _ => (Code::ServerBug, "Internal error; see the server log".into()),
+    }
+}
