@@ -277,6 +277,7 @@ fn help_snapshots() {
         &["dump", "--help"],
         &["import", "--help"],
         &["export", "--help"],
+        &["serve", "--help"],
         &["demo", "--help"],
     ] {
         let r = bare(args).ok();
