@@ -265,6 +265,12 @@ pub struct ServeArgs {
     /// The user of the --stdio session
     #[arg(long, value_name = "NAME", requires = "stdio")]
     pub user: Option<String>,
+    /// Connections taken at once, in all; more are told BYE
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Connections taken at once from one IP address
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_per_address: usize,
 }
 
 #[derive(Debug, Clone, Args)]

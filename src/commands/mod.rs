@@ -132,6 +132,10 @@ fn serve(ctx: &Ctx, a: crate::cli::ServeArgs) -> Result<Exit> {
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         stdio_user: if a.stdio { a.user } else { None },
+        limits: crate::server::ConnLimits {
+            total: a.max_connections,
+            per_address: a.max_per_address,
+        },
     };
     crate::server::serve(&store, opts)?;
     Ok(OK)

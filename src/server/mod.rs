@@ -66,6 +66,76 @@ pub struct Options {
     pub tls_key: Option<PathBuf>,
     /// `--stdio --user NAME`: one pre-authenticated session on stdin/stdout.
     pub stdio_user: Option<String>,
+    pub limits: ConnLimits,
+}
+
+/// How many connections the server takes, in all and from one address.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    pub total: usize,
+    pub per_address: usize,
+}
+
+impl Default for ConnLimits {
+    /// Thousands of idle phones fit (a session costs tens of KiB); one address
+    /// gets what a household or an office behind NAT needs.
+    fn default() -> ConnLimits {
+        ConnLimits {
+            total: 20_000,
+            per_address: 200,
+        }
+    }
+}
+
+/// The connections open now; a [`Slot`] gives its place back when dropped.
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    by_addr: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+struct Slot {
+    counts: Arc<std::sync::Mutex<Counts>>,
+    addr: Option<std::net::IpAddr>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(a) = self.addr
+            && let Some(n) = c.by_addr.get_mut(&a)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.by_addr.remove(&a);
+            }
+        }
+    }
+}
+
+/// A place for a new connection, or `None` when a limit is reached.
+fn take_slot(
+    counts: &Arc<std::sync::Mutex<Counts>>,
+    limits: ConnLimits,
+    addr: Option<std::net::IpAddr>,
+) -> Option<Slot> {
+    let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+    if c.total >= limits.total {
+        return None;
+    }
+    if let Some(a) = addr {
+        let n = c.by_addr.entry(a).or_insert(0);
+        if *n >= limits.per_address {
+            return None;
+        }
+        *n += 1;
+    }
+    c.total += 1;
+    Some(Slot {
+        counts: counts.clone(),
+        addr,
+    })
 }
 
 /// One log line on stderr: `2026-12-01T10:00:00Z imap 127.0.0.1:40000 joe: login`.
@@ -167,6 +237,7 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
             return Ok(());
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let counts = Arc::new(std::sync::Mutex::new(Counts::default()));
         for (addr, implicit) in opts
             .imap
             .iter()
@@ -184,7 +255,13 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
                     "listening"
                 },
             );
-            tasks.spawn(accept_loop(l, ctx.clone(), implicit, stop_rx.clone()));
+            tasks.spawn(accept_loop(
+                l,
+                ctx.clone(),
+                implicit,
+                stop_rx.clone(),
+                (counts.clone(), opts.limits),
+            ));
         }
         shutdown_signal().await;
         log_line("imap", "-", None, "shutting down");
@@ -260,15 +337,16 @@ async fn accept_loop(
     ctx: Arc<Context>,
     implicit_tls: bool,
     mut stop: watch::Receiver<bool>,
+    (counts, limits): (Arc<std::sync::Mutex<Counts>>, ConnLimits),
 ) {
     let mut sessions = tokio::task::JoinSet::new();
     loop {
-        let accepted: std::io::Result<(Box<dyn imap::Io>, Peer)> = tokio::select! {
+        let accepted: std::io::Result<(Box<dyn imap::Io>, Peer, Option<std::net::IpAddr>)> = tokio::select! {
             _ = stop.changed() => break,
             r = accept(&l) => r,
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
         };
-        let (io, peer) = match accepted {
+        let (mut io, peer, ip) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 log_line("imap", "-", None, &format!("accept failed: {e}"));
@@ -277,9 +355,23 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(slot) = take_slot(&counts, limits, ip) else {
+            log_line("imap", &peer.addr, None, "refused: too many connections");
+            // A plain greeting the client can show; a TLS port just closes.
+            if !implicit_tls {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    io.write_all(b"* BYE Too many connections; try again later\r\n"),
+                )
+                .await;
+            }
+            continue;
+        };
         let ctx = ctx.clone();
         let stop = stop.clone();
         sessions.spawn(async move {
+            let _slot = slot;
             log_line("imap", &peer.addr, None, "connected");
             let addr = peer.addr.clone();
             if implicit_tls {
@@ -312,7 +404,9 @@ async fn accept_loop(
     while sessions.join_next().await.is_some() {}
 }
 
-async fn accept(l: &Listener) -> std::io::Result<(Box<dyn imap::Io>, Peer)> {
+async fn accept(
+    l: &Listener,
+) -> std::io::Result<(Box<dyn imap::Io>, Peer, Option<std::net::IpAddr>)> {
     match l {
         Listener::Tcp(t) => {
             let (s, a) = t.accept().await?;
@@ -322,7 +416,7 @@ async fn accept(l: &Listener) -> std::io::Result<(Box<dyn imap::Io>, Peer)> {
                 local: a.ip().is_loopback(),
                 tls: false,
             };
-            Ok((Box::new(s), peer))
+            Ok((Box::new(s), peer, Some(a.ip())))
         }
         Listener::Unix(u, _) => {
             let (s, _) = u.accept().await?;
@@ -331,7 +425,7 @@ async fn accept(l: &Listener) -> std::io::Result<(Box<dyn imap::Io>, Peer)> {
                 local: true,
                 tls: false,
             };
-            Ok((Box::new(s), peer))
+            Ok((Box::new(s), peer, None))
         }
     }
 }

@@ -5,5 +5,6 @@ mod cli;
 mod commands;
 mod damage;
 mod regressions;
+mod serve;
 mod transfer;
 mod util;

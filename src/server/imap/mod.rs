@@ -50,6 +50,19 @@ pub struct Context {
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// RFC 3501 5.4: an idle authenticated client, at least 30 minutes.
 const AUTOLOGOUT: Duration = Duration::from_secs(31 * 60);
+/// A client that takes none of our replies for this long is gone: its session
+/// ends instead of holding a thread and a buffer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+async fn write_timed(io: &mut Box<dyn Io>, bytes: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, io.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client read nothing for 5 minutes",
+        )),
+    }
+}
 
 /// One log line on stderr: the time, the peer, the user, what happened.
 pub fn log(peer: &Peer, user: Option<&str>, what: &str) {
@@ -116,7 +129,7 @@ where
         (s, done, rest)
     });
     while let Some(piece) = rx.recv().await {
-        io.write_all(&piece).await?;
+        write_timed(io, &piece).await?;
     }
     match job.await {
         Ok(r) => Ok(r),
@@ -131,7 +144,7 @@ enum Flow {
 
 impl Conn {
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.io.write_all(bytes).await?;
+        write_timed(&mut self.io, bytes).await?;
         self.io.flush().await
     }
 
