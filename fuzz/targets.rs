@@ -261,3 +261,85 @@ pub fn imap_parse(data: &[u8]) {
         }
     }
 }
+
+/// A whole IMAP session on arbitrary client bytes, over a small store shared by
+/// every run (so state carries over, as on a real server): never panics, always
+/// ends, and answers with CRLF-terminated lines. The first byte picks a
+/// pre-authenticated session (even) or one that must log in (odd).
+pub fn imap_session(data: &[u8]) {
+    use msgstore::server::imap::{Context, Peer, Penalties, serve_connection};
+    use std::sync::{Arc, OnceLock};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct World {
+        rt: tokio::runtime::Runtime,
+        ctx: Arc<Context>,
+        _dir: tempfile::TempDir,
+    }
+    static WORLD: OnceLock<World> = OnceLock::new();
+    let w = WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = msgstore::store::Store::at(dir.path().join("s"));
+        msgstore::ops::init(&store).expect("init");
+        msgstore::ops::user::add(&store, &["joe".into(), "ann".into()]).expect("users");
+        msgstore::ops::mailbox::create(&store, "joe/stuff").expect("mailbox");
+        for (i, m) in [
+            &b"From: a@b\r\nSubject: one\r\n\r\nbody\r\n"[..],
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\npart\r\n--x--\r\n",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let p = msgstore::ops::deliver::prepare(&format!("m{i}"), m).expect("prepare");
+            msgstore::ops::OpenMailbox::open(&store, "joe")
+                .expect("open")
+                .append(vec![msgstore::ops::open::Append::new(p)])
+                .expect("append");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ctx = Arc::new(Context {
+            hub: msgstore::server::hub::Hub::new(store.clone()),
+            store,
+            tls: None,
+            penalties: Penalties::starting_at(std::time::Duration::ZERO),
+        });
+        World { rt, ctx, _dir: dir }
+    });
+    let preauth = data
+        .first()
+        .is_some_and(|b| b % 2 == 0)
+        .then(|| "joe".to_owned());
+    let input = data.get(1..).unwrap_or_default().to_vec();
+    let ctx = w.ctx.clone();
+    let out = w.rt.block_on(async move {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let peer = Peer {
+            addr: "fuzz".into(),
+            local: true,
+            tls: false,
+        };
+        let session = tokio::spawn(serve_connection(Box::new(server), ctx, peer, preauth, stop));
+        let (mut r, mut wr) = tokio::io::split(client);
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(&input).await;
+            let _ = wr.shutdown().await;
+        });
+        let mut out = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(20), r.read_to_end(&mut out));
+        let finished = read.await.is_ok();
+        let _ = writer.await;
+        session.abort();
+        assert!(finished, "the session did not end after its input did");
+        out
+    });
+    assert!(
+        out.is_empty() || out.ends_with(b"\r\n"),
+        "a reply line without CRLF"
+    );
+}

@@ -164,3 +164,8 @@ fn records() {
 fn imap_parse() {
     run_target("imap_parse", targets::imap_parse);
 }
+
+#[test]
+fn imap_session() {
+    run_target("imap_session", targets::imap_session);
+}

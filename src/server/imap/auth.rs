@@ -19,10 +19,16 @@ const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Entries kept at most per table (a flood of addresses cannot grow memory).
 const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Default)]
 pub struct Penalties {
     by_addr: Mutex<HashMap<String, (u32, Instant)>>,
     by_user: Mutex<HashMap<String, (u32, Instant)>>,
+    base: Duration,
+}
+
+impl Default for Penalties {
+    fn default() -> Penalties {
+        Penalties::starting_at(FAILURE_DELAY)
+    }
 }
 
 fn bump(table: &Mutex<HashMap<String, (u32, Instant)>>, key: &str) -> u32 {
@@ -48,11 +54,20 @@ fn clear(table: &Mutex<HashMap<String, (u32, Instant)>>, key: &str) {
 }
 
 impl Penalties {
+    /// Penalties whose first delay is `base` (tests and fuzzing use zero).
+    pub fn starting_at(base: Duration) -> Penalties {
+        Penalties {
+            by_addr: Mutex::new(HashMap::new()),
+            by_user: Mutex::new(HashMap::new()),
+            base,
+        }
+    }
+
     /// Notes a failure; gives the delay to answer it after.
     pub fn failed(&self, addr: &str, user: &str) -> Duration {
         let n = bump(&self.by_addr, addr).max(bump(&self.by_user, user));
         let factor = 1u32 << n.saturating_sub(1).min(4);
-        (FAILURE_DELAY * factor).min(MAX_DELAY)
+        (self.base * factor).min(MAX_DELAY)
     }
 
     pub fn succeeded(&self, addr: &str, user: &str) {

@@ -700,9 +700,10 @@ impl Session {
                 Some(&Code::AuthenticationFailed),
                 "Authentication failed",
             );
+            let delay = self.ctx.penalties.failed(&self.peer.addr, "");
             return Done {
                 after: After::Continue,
-                delay: Some(super::auth::FAILURE_DELAY),
+                delay: Some(delay),
             };
         }
         self.authenticate(tag, parts[1], parts[2], out)
