@@ -6,5 +6,6 @@ mod commands;
 mod damage;
 mod regressions;
 mod serve;
+mod server_faults;
 mod transfer;
 mod util;
