@@ -207,6 +207,7 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
     {
         return Err(Error::UnknownUser(user.clone()));
     }
+    raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("msgstore-serve")
@@ -277,6 +278,22 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
     // Blocking threads still writing for a session that is gone are left to end.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     Ok(())
+}
+
+/// Every connection is a descriptor: take the hard limit, not the soft one
+/// (often 1024), so that thousands of idle clients fit.
+fn raise_fd_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
 }
 
 async fn shutdown_signal() {
