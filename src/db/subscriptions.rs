@@ -39,8 +39,13 @@ pub fn list(store: &Store, user: &str) -> Result<Vec<String>> {
     })
 }
 
-/// Subscribes (`on`) or unsubscribes; gives whether anything changed.
+/// Subscribes (`on`) or unsubscribes; gives whether anything changed. Nothing
+/// is written when nothing changes.
 pub fn set(store: &Store, user: &str, mailbox: &str, on: bool) -> Result<bool> {
+    let now = list(store, user)?.iter().any(|m| m == mailbox);
+    if now == on {
+        return Ok(false);
+    }
     let db = super::open_rw(store, K)?;
     db.write(|txn| {
         let mut t = txn.open_table(SUBSCRIPTIONS_TABLE).map_err(db.err())?;

@@ -6,6 +6,7 @@ mod commands;
 mod damage;
 mod regressions;
 mod serve;
+mod serve_security;
 mod server_faults;
 mod transfer;
 mod util;

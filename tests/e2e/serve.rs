@@ -115,6 +115,10 @@ impl Client {
         self.w.write_all(raw.as_bytes()).unwrap();
     }
 
+    pub fn w_raw(&mut self, raw: &[u8]) {
+        self.w.write_all(raw).unwrap();
+    }
+
     /// Runs a command; gives the untagged lines and the tagged one.
     pub fn cmd(&mut self, c: &str) -> (Vec<String>, String) {
         self.n += 1;
@@ -146,7 +150,7 @@ fn msg(i: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-fn set_password(s: &Store, user: &str, pw: &str) {
+pub fn set_password(s: &Store, user: &str, pw: &str) {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt = SaltString::encode_b64(b"fixed-salt-for-tests").unwrap();
     let phc = argon2::Argon2::default()

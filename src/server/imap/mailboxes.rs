@@ -184,11 +184,21 @@ impl Session {
     }
 
     pub(super) fn subscribe(&mut self, m: &Mailbox, on: bool) -> Result<(), Reply> {
-        let shown = m
-            .decode(false)
-            .map_err(|e| Reply::No(Some(Code::NonExistent), format!("bad mailbox name: {e}")))?;
+        let shown = match m.decode(false) {
+            Ok(s) => s,
+            Err(_) if !on => return Ok(()),
+            Err(e) => {
+                return Err(Reply::No(
+                    Some(Code::NonExistent),
+                    format!("bad mailbox name: {e}"),
+                ));
+            }
+        };
         let name = match names::resolve(self.user_name(), &shown) {
             Name::Mailbox(n) => n,
+            // Never subscribed (SUBSCRIBE refuses it): unsubscribing is a no-op,
+            // answered as for any name one is not subscribed to.
+            _ if !on => return Ok(()),
             _ => return Err(nonexistent()),
         };
         // RFC 3501 6.3.6: subscribing to a mailbox that does not exist is allowed

@@ -41,7 +41,12 @@ pub fn resolve(user: &str, imap: &str) -> Name {
     if parts.first().is_some_and(|p| is_inbox(p)) {
         return Name::BelowInbox;
     }
-    if parts.first() == Some(&USERS_ROOT) {
+    // The namespace roots in any case: `other users/ann` is never a folder of
+    // one's own that looks like another user's.
+    if parts.first().is_some_and(|p| {
+        p.eq_ignore_ascii_case(USERS_ROOT)
+            || (p.eq_ignore_ascii_case(PUBLIC_ROOT) && *p != PUBLIC_ROOT)
+    }) {
         return Name::Nonexistent;
     }
     let root = if parts.first() == Some(&PUBLIC_ROOT) {
@@ -160,6 +165,9 @@ mod tests {
         assert_eq!(mine("joe", "Public Folders/news"), "Public Folders/news");
         for hostile in [
             "Other Users/ann",
+            "other users/ann",
+            "OTHER USERS",
+            "public folders/news",
             "Other Users/joe",
             "Other Users",
             "Public Folders",
