@@ -150,7 +150,8 @@ pub fn deliver(
     // Each message stands alone: over quota, those that fit are delivered.
     let fitted = mbox.append_what_fits(ready)?;
     let mut slots = slots.into_iter();
-    for (slot, a) in slots.by_ref().zip(fitted.appended) {
+    // The appended first: zip stops at the shorter without taking a slot more.
+    for (a, slot) in fitted.appended.into_iter().zip(slots.by_ref()) {
         results[slot].uid = Some(a.uid);
     }
     if let Some((e, _)) = fitted.over_quota {
