@@ -587,6 +587,40 @@ impl OpenMailbox {
         Ok(gone)
     }
 
+    /// Recounts the mailbox's size from its records: `(header's count, records'
+    /// sum)`, and with `fix` the header set to the sum (under the exclusive
+    /// lock) when they differ (`reconstruct`'s final pass: a header that keeps a
+    /// wrong count would make the quota wrong for ever).
+    pub fn recount_size(&self, fix: bool) -> Result<(u64, u64)> {
+        let counted = |h: &Header, records: &[Record]| {
+            let sum = records.iter().map(|r| u64::from(r.size.get())).sum::<u64>();
+            (h.total_size.get(), sum)
+        };
+        // Read first: an index opened for writing is written even if nothing
+        // changes, and a check that finds nothing wrong must leave it as it was.
+        let seen = {
+            // Without `fix` (a dry run) no lock file is made where one is missing.
+            let _l = lock::mailbox(&self.dir, Mode::Shared, Wait::default_for_writers(), fix)
+                .map_err(|e| e.into_error(busy(&self.name)))?;
+            let (h, records) = Reader::open(&self.index_path())?.records()?;
+            counted(&h, &records)
+        };
+        if !fix || seen.0 == seen.1 {
+            return Ok(seen);
+        }
+        let _l = self.lock(Mode::Exclusive)?;
+        let index = Index::open(&self.index_path())?;
+        let mut h = index.header()?;
+        let (stored, sum) = counted(&h, &index.records_from(0)?);
+        if stored != sum {
+            h.total_size = sum.into();
+            index.write(h.identity(), |w| w.set_header(&h))?;
+            drop(index);
+            self.notify();
+        }
+        Ok((stored, sum))
+    }
+
     /// The identity the index holds.
     pub fn identity(&self) -> Result<Identity> {
         Ok(self.header()?.identity())

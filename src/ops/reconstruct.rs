@@ -1,11 +1,17 @@
 //! The repairs, as the front ends call them: `reconstruct [-r] NAME...` (select,
-//! then rebuild), `reconstruct -m` and `x-build-user-db`.
+//! then rebuild, then recount the owners' quota usage), `reconstruct -m` and
+//! `x-build-user-db`.
 
+use super::{OpenMailbox, quota};
 use crate::error::{Error, Result};
-use crate::reconstruct::report::{MailboxReport, Report, Skipped, Status};
+use crate::reconstruct::report::{
+    MailboxReport, Report, SizeCorrection, Skipped, Status, UserUsage,
+};
 use crate::reconstruct::{self, ListView, Options, Progress};
 use crate::store::Store;
+use crate::store::lock::Wait;
 use crate::store::names::MailboxName;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::reconstruct::list::ListReport;
 pub use crate::reconstruct::scan::Check;
@@ -69,6 +75,30 @@ impl Planned {
     }
 
     pub fn run(self, store: &Store, opts: Options, progress: Progress<'_>) -> Report {
+        let wait = if opts.wait {
+            Wait::Forever
+        } else {
+            Wait::default_for_writers().at_most(crate::store::lock::RECONSTRUCT_GRACE)
+        };
+        // Whose quota usage the run may change: their mailboxes as the list has
+        // them (read once), and what each counts before.
+        let owners: BTreeSet<&str> = self.names.iter().filter_map(|n| n.owner()).collect();
+        let mut theirs: BTreeMap<String, Vec<Counting>> = owners
+            .iter()
+            .map(|u| ((*u).to_owned(), Vec::new()))
+            .collect();
+        for e in self.list.entries.values() {
+            if let Some(v) = e.owner.as_ref().and_then(|o| theirs.get_mut(o))
+                && let Ok(name) = MailboxName::parse(&e.name)
+            {
+                let before = quota::totals(store, &name, wait, !opts.dry_run);
+                v.push(Counting {
+                    name,
+                    before,
+                    after: None,
+                });
+            }
+        }
         let mut report = reconstruct::run(store, &self.names, &self.list, opts, progress);
         let mut unknown: Vec<MailboxReport> = self
             .unknown
@@ -93,10 +123,93 @@ impl Planned {
             .into_iter()
             .map(|(path, why)| Skipped { path, why })
             .collect();
+        report.users = recount(store, theirs, &report, opts, wait);
         let elapsed = std::time::Duration::from_millis(report.total.elapsed_ms);
         report.finish(elapsed);
         report
     }
+}
+
+/// One mailbox of a user whose usage `reconstruct` recounts: `(bytes, messages)`
+/// before and after, `None` where it could not be read.
+struct Counting {
+    name: MailboxName,
+    before: Option<(u64, u64)>,
+    after: Option<(u64, u64)>,
+}
+
+/// The final pass: each user's usage recounted from the rebuilt indexes. A
+/// rebuild that rewrites an index writes its size from the records; one it
+/// leaves alone (nothing else changed) is checked here against the sum of its
+/// records, and set right. Usage stays the indexes' own count, never a second
+/// store of it that could drift (as Cyrus's quota files do, whose fixer has
+/// doubled usage). In a dry run nothing is written, and a mailbox counts what
+/// its records hold now.
+fn recount(
+    store: &Store,
+    theirs: BTreeMap<String, Vec<Counting>>,
+    report: &Report,
+    opts: Options,
+    wait: Wait,
+) -> Vec<UserUsage> {
+    let quotas: BTreeMap<String, Option<u64>> = crate::db::users::list(store)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, r)| (n, r.quota))
+        .collect();
+    let rebuilt: BTreeMap<&str, &MailboxReport> = report
+        .mailboxes
+        .iter()
+        .filter(|m| !m.failed())
+        .map(|m| (m.mailbox.as_str(), m))
+        .collect();
+    let mut out = Vec::with_capacity(theirs.len());
+    for (user, mut boxes) in theirs {
+        for b in &mut boxes {
+            let shown = b.name.to_string();
+            let recounted = match rebuilt.get(shown.as_str()) {
+                Some(m) if opts.dry_run || !m.rewritten => OpenMailbox::at(store, b.name.clone())
+                    .and_then(|mb| mb.recount_size(!opts.dry_run))
+                    .ok(),
+                _ => None,
+            };
+            b.after = match (opts.dry_run, recounted) {
+                // A dry run writes nothing: what the records hold now.
+                (true, Some((_, sum))) => b.before.map(|(_, n)| (sum, n)),
+                (true, None) => b.before,
+                (false, _) => quota::totals(store, &b.name, wait, true),
+            };
+        }
+        let mut u = UserUsage {
+            quota: quotas.get(&user).copied().flatten(),
+            user,
+            ..UserUsage::default()
+        };
+        for b in &boxes {
+            if let Some((bytes, n)) = b.before {
+                u.before.bytes += bytes;
+                u.before.messages += n;
+            }
+            match b.after {
+                Some((bytes, n)) => {
+                    u.bytes += bytes;
+                    u.messages += n;
+                }
+                None => u.uncounted.push(b.name.to_string()),
+            }
+            if let (Some((from, _)), Some((to, _))) = (b.before, b.after)
+                && from != to
+            {
+                u.corrected.push(SizeCorrection {
+                    mailbox: b.name.to_string(),
+                    from,
+                    to,
+                });
+            }
+        }
+        out.push(u);
+    }
+    out
 }
 
 /// `reconstruct -m`.
@@ -107,4 +220,75 @@ pub fn mailbox_list(store: &Store, dry_run: bool, wait: bool) -> Result<ListRepo
 /// `x-build-user-db`.
 pub fn user_db(store: &Store, dry_run: bool) -> Result<UserDbReport> {
     reconstruct::users::run(store, dry_run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Index;
+
+    fn run(store: &Store, dry_run: bool) -> Report {
+        let opts = Options {
+            dry_run,
+            check: Check::Hash,
+            wait: false,
+        };
+        plan(store, &[], true).unwrap().run(store, opts, &|_| {})
+    }
+
+    #[test]
+    fn a_header_that_miscounts_is_recounted_and_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::at(d.path().join("store"));
+        crate::ops::init(&s).unwrap();
+        crate::ops::user::add(&s, &["joe".into()]).unwrap();
+        crate::ops::user::set_quota(&s, "joe", Some(1 << 20)).unwrap();
+        let msg = b"Subject: x\r\n\r\nbody\r\n";
+        let size = msg.len() as u64;
+        let (_, done) = crate::ops::deliver::deliver(
+            &s,
+            "joe",
+            vec![crate::ops::deliver::Input {
+                label: "m".into(),
+                bytes: msg.to_vec(),
+            }],
+        )
+        .unwrap();
+        assert!(done[0].uid.is_some());
+        // Once rebuilt, a rebuild has nothing to rewrite: only the final pass
+        // can see what follows.
+        run(&s, false);
+        // A header that says 999 bytes where its one record says `size`.
+        let path = s.index_path(&MailboxName::parse("joe").unwrap());
+        let index = Index::open(&path).unwrap();
+        let mut h = index.header().unwrap();
+        h.total_size = 999.into();
+        index.write(h.identity(), |w| w.set_header(&h)).unwrap();
+        drop(index);
+        assert_eq!(quota::usage(&s, "joe").unwrap().bytes, 999);
+
+        let dry = run(&s, true);
+        assert_eq!(dry.users.len(), 1);
+        assert_eq!(dry.users[0].bytes, size, "what it would be");
+        assert_eq!(dry.users[0].corrected.len(), 1);
+        assert_eq!(quota::usage(&s, "joe").unwrap().bytes, 999, "dry run");
+
+        let r = run(&s, false);
+        assert!(!r.mailboxes[0].rewritten);
+        let u = &r.users[0];
+        assert_eq!((u.user.as_str(), u.quota), ("joe", Some(1 << 20)));
+        assert_eq!((u.before.bytes, u.bytes, u.messages), (999, size, 1));
+        assert_eq!(
+            u.corrected,
+            vec![SizeCorrection {
+                mailbox: "Other Users/joe".into(),
+                from: 999,
+                to: size
+            }]
+        );
+        assert_eq!(quota::usage(&s, "joe").unwrap().bytes, size);
+        let again = run(&s, false);
+        assert!(again.users[0].corrected.is_empty());
+        assert_eq!(again.users[0].before.bytes, size);
+    }
 }
