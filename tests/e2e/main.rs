@@ -6,4 +6,5 @@ mod commands;
 mod damage;
 mod regressions;
 mod transfer;
+mod users;
 mod util;
