@@ -135,6 +135,30 @@ fn on_disk(store: &Store, top: &MailboxName) -> Vec<MailboxName> {
     out
 }
 
+/// The user a mail address's local part names (LMTP's RCPT): the name exactly
+/// as the user database keys it, else the one user whose name differs from it
+/// only in case (an MTA passes the address as the sender wrote it, and people
+/// write `Joe@` for `joe@`, which Postfix's own local delivery folds too). Two
+/// users that differ only in case are only ever reached exactly. `None`: no such
+/// user. IMAP logins are exact ([`authenticate`]).
+pub fn find(store: &Store, local: &str) -> Result<Option<String>> {
+    if check_user_name(local).is_err() {
+        return Ok(None);
+    }
+    if users::exists(store, local)? {
+        return Ok(Some(local.to_owned()));
+    }
+    let folded = local.to_lowercase();
+    let mut matches = users::list(store)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.to_lowercase() == folded);
+    match (matches.next(), matches.next()) {
+        (Some(one), None) => Ok(Some(one)),
+        _ => Ok(None),
+    }
+}
+
 /// Longest password accepted: more is no stronger, and a login's bytes are bounded.
 pub const MAX_PASSWORD: usize = 1024;
 
@@ -374,6 +398,24 @@ mod tests {
             Err(Error::UnknownUser(_))
         ));
         assert!(users::get(&s, "joe").unwrap().unwrap().password.is_none());
+    }
+
+    #[test]
+    fn an_address_finds_its_user_exactly_or_by_case_alone() {
+        let (_d, s) = store();
+        assert_eq!(find(&s, "joe").unwrap().as_deref(), Some("joe"));
+        assert_eq!(find(&s, "JOE").unwrap().as_deref(), Some("joe"));
+        assert_eq!(find(&s, "bob").unwrap(), None);
+        assert_eq!(find(&s, "").unwrap(), None);
+        assert_eq!(find(&s, "a/b").unwrap(), None);
+        add(&s, &["Ann".into()]).unwrap();
+        assert_eq!(find(&s, "Ann").unwrap().as_deref(), Some("Ann"));
+        assert_eq!(find(&s, "ann").unwrap().as_deref(), Some("ann"));
+        assert_eq!(
+            find(&s, "ANN").unwrap(),
+            None,
+            "two users differ only in case"
+        );
     }
 
     #[test]
