@@ -2,3 +2,4 @@
 //! (`imap::proto`) is pure; the sessions that touch the store sit above it.
 
 pub mod imap;
+pub mod lmtp;
