@@ -164,3 +164,8 @@ fn records() {
 fn imap_parse() {
     run_target("imap_parse", targets::imap_parse);
 }
+
+#[test]
+fn lmtp_session() {
+    run_target("lmtp_session", targets::lmtp_session);
+}
