@@ -228,7 +228,7 @@ fn text(s: &mut String, r: &Report, quiet: bool) {
         let _ = writeln!(s, "{}: {}", k.path, k.why);
     }
     for u in &r.users {
-        let changed = u.before.bytes != u.bytes || !u.corrected.is_empty();
+        let changed = u.before != u.bytes || !u.corrected.is_empty();
         if quiet && !changed && u.uncounted.is_empty() {
             continue;
         }
@@ -237,13 +237,10 @@ fn text(s: &mut String, r: &Report, quiet: bool) {
             .map_or(String::new(), |q| format!(" (quota {q} bytes)"));
         let was = if r.dry_run {
             ", as the indexes count it now".to_owned()
-        } else if u.before.bytes == u.bytes && u.before.messages == u.messages {
+        } else if u.before == u.bytes {
             ", unchanged".to_owned()
         } else {
-            format!(
-                ", was {} bytes in {} messages",
-                u.before.bytes, u.before.messages
-            )
+            format!(", was {} bytes", u.before)
         };
         let _ = writeln!(
             s,

@@ -135,21 +135,28 @@ fn count(store: &Store, user: &str, except: Option<&MailboxName>) -> Result<Usag
     Ok(u)
 }
 
-/// What one mailbox counts now, `(bytes, messages)`, for `reconstruct`'s
-/// report; `None` when it is still busy after `wait`, or cannot be read.
-/// `writing`: whether the run may write (a dry run makes no lock file).
+/// What one mailbox's header counts now, `(bytes, messages)`, for
+/// `reconstruct`'s report; `None` when it is still busy after `wait`, cannot be
+/// read, or has no directory. `writing`: whether the run may write (a dry run
+/// makes no lock file).
 pub(crate) fn totals(
     store: &Store,
     name: &MailboxName,
     wait: Wait,
     writing: bool,
 ) -> Option<(u64, u64)> {
-    header_totals(store, name, wait, writing).ok().flatten()
+    if !store.has_mailbox_dir(name) {
+        return None;
+    }
+    let dir = store.mailbox_dir(name);
+    let _l = lock::mailbox(&dir, Mode::Shared, wait, writing).ok()?;
+    let (h, _) = Reader::open(&store.index_path(name)).ok()?.header().ok()?;
+    Some((h.total_size.get(), u64::from(h.exists.get())))
 }
 
 /// Adds one mailbox's header to `u`; busy is an error, damage a note.
 fn add(store: &Store, name: &MailboxName, u: &mut Usage) -> Result<()> {
-    match header_totals(store, name, Wait::default_for_writers(), true) {
+    match header_totals(store, name, Wait::default_for_writers()) {
         Ok(Some((bytes, messages))) => {
             u.bytes = u.bytes.saturating_add(bytes);
             u.messages = u.messages.saturating_add(messages);
@@ -167,19 +174,13 @@ fn add(store: &Store, name: &MailboxName, u: &mut Usage) -> Result<()> {
 }
 
 /// A mailbox's `total_size` and `exists`, read under its shared lock (a
-/// version-1 index's too); `None` if it has no directory. With `create`, a
-/// missing lock file is made, as readers do; without, nobody can hold it.
-fn header_totals(
-    store: &Store,
-    name: &MailboxName,
-    wait: Wait,
-    create: bool,
-) -> Result<Option<(u64, u64)>> {
+/// version-1 index's too); `None` if it has no directory.
+fn header_totals(store: &Store, name: &MailboxName, wait: Wait) -> Result<Option<(u64, u64)>> {
     if !store.has_mailbox_dir(name) {
         return Ok(None);
     }
     let dir = store.mailbox_dir(name);
-    let _l = lock::mailbox(&dir, Mode::Shared, wait, create)
+    let _l = lock::mailbox(&dir, Mode::Shared, wait, true)
         .map_err(|e| e.into_error(|| Error::MailboxBusy(name.to_string())))?;
     let (h, _) = Reader::open(&store.index_path(name))?.header()?;
     Ok(Some((h.total_size.get(), u64::from(h.exists.get()))))

@@ -80,10 +80,10 @@ impl Planned {
         } else {
             Wait::default_for_writers().at_most(crate::store::lock::RECONSTRUCT_GRACE)
         };
-        // Whose quota usage the run may change: their mailboxes as the list has
-        // them (read once), and what each counts before.
+        // Whose quota usage the run may change, and their mailboxes as the list
+        // has them (read once).
         let owners: BTreeSet<&str> = self.names.iter().filter_map(|n| n.owner()).collect();
-        let mut theirs: BTreeMap<String, Vec<Counting>> = owners
+        let mut theirs: BTreeMap<String, Vec<MailboxName>> = owners
             .iter()
             .map(|u| ((*u).to_owned(), Vec::new()))
             .collect();
@@ -91,12 +91,7 @@ impl Planned {
             if let Some(v) = e.owner.as_ref().and_then(|o| theirs.get_mut(o))
                 && let Ok(name) = MailboxName::parse(&e.name)
             {
-                let before = quota::totals(store, &name, wait, !opts.dry_run);
-                v.push(Counting {
-                    name,
-                    before,
-                    after: None,
-                });
+                v.push(name);
             }
         }
         let mut report = reconstruct::run(store, &self.names, &self.list, opts, progress);
@@ -130,28 +125,23 @@ impl Planned {
     }
 }
 
-/// One mailbox of a user whose usage `reconstruct` recounts: `(bytes, messages)`
-/// before and after, `None` where it could not be read.
-struct Counting {
-    name: MailboxName,
-    before: Option<(u64, u64)>,
-    after: Option<(u64, u64)>,
-}
-
-/// The final pass: each user's usage recounted from the rebuilt indexes. A
-/// rebuild that rewrites an index writes its size from the records; one it
-/// leaves alone (nothing else changed) is checked here against the sum of its
-/// records, and set right. Usage stays the indexes' own count, never a second
-/// store of it that could drift (as Cyrus's quota files do, whose fixer has
-/// doubled usage). In a dry run nothing is written, and a mailbox counts what
-/// its records hold now.
+/// The final pass: each user's usage recounted from the rebuilt indexes, with
+/// what they counted before. The rebuild reports each mailbox's size from its
+/// records (what it wrote, or checked and left alone) and what the old header
+/// said; a header it left alone that miscounts is set right here, so it cannot
+/// keep a quota wrong for ever. The user's mailboxes the run did not rebuild
+/// (or that failed) are read as they are. Usage stays the indexes' own count,
+/// never a second store of it that could drift (as Cyrus's quota files do,
+/// whose fixer has doubled usage). A dry run writes nothing and counts what
+/// would be.
 fn recount(
     store: &Store,
-    theirs: BTreeMap<String, Vec<Counting>>,
+    theirs: BTreeMap<String, Vec<MailboxName>>,
     report: &Report,
     opts: Options,
     wait: Wait,
 ) -> Vec<UserUsage> {
+    use rayon::prelude::*;
     let quotas: BTreeMap<String, Option<u64>> = crate::db::users::list(store)
         .unwrap_or_default()
         .into_iter()
@@ -163,53 +153,56 @@ fn recount(
         .filter(|m| !m.failed())
         .map(|m| (m.mailbox.as_str(), m))
         .collect();
-    let mut out = Vec::with_capacity(theirs.len());
-    for (user, mut boxes) in theirs {
-        for b in &mut boxes {
-            let shown = b.name.to_string();
-            let recounted = match rebuilt.get(shown.as_str()) {
-                Some(m) if opts.dry_run || !m.rewritten => OpenMailbox::at(store, b.name.clone())
-                    .and_then(|mb| mb.recount_size(!opts.dry_run))
-                    .ok(),
-                _ => None,
-            };
-            b.after = match (opts.dry_run, recounted) {
-                // A dry run writes nothing: what the records hold now.
-                (true, Some((_, sum))) => b.before.map(|(_, n)| (sum, n)),
-                (true, None) => b.before,
-                (false, _) => quota::totals(store, &b.name, wait, true),
-            };
-        }
-        let mut u = UserUsage {
-            quota: quotas.get(&user).copied().flatten(),
-            user,
-            ..UserUsage::default()
+    // (bytes before, bytes and messages after); `None` after: not readable.
+    let count = |name: &MailboxName| -> (u64, Option<(u64, u64)>) {
+        let shown = name.to_string();
+        let Some((m, size)) = rebuilt
+            .get(shown.as_str())
+            .and_then(|m| m.size.map(|s| (m, s)))
+        else {
+            let now = quota::totals(store, name, wait, !opts.dry_run);
+            return (now.map_or(0, |c| c.0), now);
         };
-        for b in &boxes {
-            if let Some((bytes, n)) = b.before {
-                u.before.bytes += bytes;
-                u.before.messages += n;
-            }
-            match b.after {
-                Some((bytes, n)) => {
-                    u.bytes += bytes;
-                    u.messages += n;
-                }
-                None => u.uncounted.push(b.name.to_string()),
-            }
-            if let (Some((from, _)), Some((to, _))) = (b.before, b.after)
-                && from != to
-            {
-                u.corrected.push(SizeCorrection {
-                    mailbox: b.name.to_string(),
-                    from,
-                    to,
-                });
-            }
+        let before = m.size_before.unwrap_or(0);
+        let messages = m.messages as u64;
+        if !m.rewritten && !opts.dry_run && m.size_before != Some(size) {
+            // Checked again under the exclusive lock, and set right.
+            let fixed = OpenMailbox::at(store, name.clone())
+                .and_then(|mb| mb.recount_size(true))
+                .ok();
+            return (before, fixed.map(|(_, to)| (to, messages)));
         }
-        out.push(u);
-    }
-    out
+        (before, Some((size, messages)))
+    };
+    theirs
+        .into_par_iter()
+        .map(|(user, boxes)| {
+            let counted: Vec<(u64, Option<(u64, u64)>)> = boxes.par_iter().map(count).collect();
+            let mut u = UserUsage {
+                quota: quotas.get(&user).copied().flatten(),
+                user,
+                ..UserUsage::default()
+            };
+            for (name, (before, after)) in boxes.iter().zip(counted) {
+                u.before += before;
+                match after {
+                    Some((bytes, n)) => {
+                        u.bytes += bytes;
+                        u.messages += n;
+                        if bytes != before {
+                            u.corrected.push(SizeCorrection {
+                                mailbox: name.to_string(),
+                                from: before,
+                                to: bytes,
+                            });
+                        }
+                    }
+                    None => u.uncounted.push(name.to_string()),
+                }
+            }
+            u
+        })
+        .collect()
 }
 
 /// `reconstruct -m`.
@@ -277,7 +270,7 @@ mod tests {
         assert!(!r.mailboxes[0].rewritten);
         let u = &r.users[0];
         assert_eq!((u.user.as_str(), u.quota), ("joe", Some(1 << 20)));
-        assert_eq!((u.before.bytes, u.bytes, u.messages), (999, size, 1));
+        assert_eq!((u.before, u.bytes, u.messages), (999, size, 1));
         assert_eq!(
             u.corrected,
             vec![SizeCorrection {
@@ -289,6 +282,6 @@ mod tests {
         assert_eq!(quota::usage(&s, "joe").unwrap().bytes, size);
         let again = run(&s, false);
         assert!(again.users[0].corrected.is_empty());
-        assert_eq!(again.users[0].before.bytes, size);
+        assert_eq!(again.users[0].before, size);
     }
 }

@@ -62,6 +62,13 @@ pub struct MailboxReport {
     pub elapsed_ms: u64,
     /// Whether the index was (or would be) written.
     pub rewritten: bool,
+    /// The RFC822.SIZE of every message the index holds after the run (in a dry
+    /// run: would hold), and what the old index's header counted (`None`: none
+    /// was read): the quota's recount (`ops::reconstruct`) reports from them.
+    #[serde(skip)]
+    pub size: Option<u64>,
+    #[serde(skip)]
+    pub size_before: Option<u64>,
 }
 
 impl MailboxReport {
@@ -89,13 +96,6 @@ pub struct Total {
     pub mb_per_sec: f64,
 }
 
-/// Bytes and messages, as a quota counts them (RFC822.SIZE).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counted {
-    pub bytes: u64,
-    pub messages: u64,
-}
-
 /// A mailbox whose size, as its index counts it, the run changed: messages
 /// were added or dropped, or the index header had miscounted its records.
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -114,8 +114,9 @@ pub struct UserUsage {
     pub bytes: u64,
     pub messages: u64,
     pub quota: Option<u64>,
-    /// What the indexes counted before the run.
-    pub before: Counted,
+    /// The bytes the indexes counted before the run (an index that could not
+    /// be read counted none).
+    pub before: u64,
     /// Mailboxes whose count changed (in a dry run: would change, as far as the
     /// records tell).
     pub corrected: Vec<SizeCorrection>,
