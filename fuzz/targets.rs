@@ -343,3 +343,99 @@ pub fn imap_session(data: &[u8]) {
         "a reply line without CRLF"
     );
 }
+
+/// An LMTP session over arbitrary bytes, against a small store (joe with a
+/// folder, `full` with a quota of 0): it never panics and always ends; every
+/// reply is one well-formed line (code, printable text, CRLF); and the replies
+/// do not depend on how the bytes were split into reads.
+pub fn lmtp_session(data: &[u8]) {
+    use msgstore::server::lmtp::{Context, serve_connection};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Small {
+        _dir: tempfile::TempDir,
+        store: msgstore::store::Store,
+        runs: u32,
+    }
+    fn small() -> Small {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = msgstore::store::Store::at(dir.path().join("store"));
+        msgstore::ops::init(&store).expect("init");
+        msgstore::ops::user::add(&store, &["joe".into(), "full".into()]).expect("users");
+        msgstore::ops::mailbox::create(&store, "joe/Lists").expect("folder");
+        msgstore::ops::user::set_quota(&store, "full", Some(0)).expect("quota");
+        Small {
+            _dir: dir,
+            store,
+            runs: 0,
+        }
+    }
+    thread_local! {
+        static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        static STORE: std::cell::RefCell<Option<Small>> = const { std::cell::RefCell::new(None) };
+    }
+    // A fresh store now and then, so that mail piling up does not slow the runs.
+    let store = STORE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.as_ref().is_none_or(|x| x.runs >= 200) {
+            *s = Some(small());
+        }
+        let x = s.as_mut().expect("just made");
+        x.runs += 1;
+        x.store.clone()
+    });
+    let session = |chunk: usize| -> Vec<u8> {
+        RT.with(|rt| {
+            rt.block_on(async {
+                let mut ctx = Context::new(store.clone(), "fuzz.test");
+                ctx.max_message_size = 4096;
+                ctx.max_recipients = 5;
+                ctx.log = Arc::new(|_: &str| {});
+                let (mut client, server) = tokio::io::duplex(1 << 16);
+                let (_tx, rx) = tokio::sync::watch::channel(false);
+                let task = tokio::spawn(serve_connection(server, Arc::new(ctx), "fuzz".into(), rx));
+                let bytes = data.to_vec();
+                let reader = tokio::spawn(async move {
+                    for piece in bytes.chunks(chunk) {
+                        if client.write_all(piece).await.is_err() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    let _ = client.shutdown().await;
+                    let mut out = Vec::new();
+                    let _ = client.read_to_end(&mut out).await;
+                    out
+                });
+                let out = reader.await.expect("client");
+                task.await
+                    .expect("session")
+                    .expect("no I/O error on a duplex");
+                out
+            })
+        })
+    };
+    let whole = session(data.len().max(1));
+    assert!(whole.starts_with(b"220 "), "no greeting");
+    assert!(whole.is_empty() || whole.ends_with(b"\r\n"));
+    let mut codes = Vec::new();
+    for line in whole.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let line = line.strip_suffix(b"\r").expect("CRLF line ends");
+        assert!(line.len() >= 4 && line.len() <= 512, "{line:?}");
+        assert!(line[..3].iter().all(u8::is_ascii_digit), "{line:?}");
+        assert!(line[3] == b' ' || line[3] == b'-', "{line:?}");
+        assert!(line.iter().all(|b| (0x20..0x7f).contains(b)), "{line:?}");
+        codes.push(line[..3].to_vec());
+    }
+    let split = session(1 + data.len() % 7);
+    let split_codes: Vec<Vec<u8>> = split
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l[..3.min(l.len())].to_vec())
+        .collect();
+    assert_eq!(split_codes, codes, "replies differ by read size");
+}

@@ -127,7 +127,7 @@ pub enum Command {
     /// Create a new, empty store
     #[command(after_help = "Example:\n  msgstore --store /srv/mail init")]
     Init,
-    /// Add, list or delete users
+    /// Add, list or delete users; set their passwords and quotas
     #[command(subcommand)]
     User(UserCmd),
     /// Create, list, delete or rename mailboxes
@@ -219,12 +219,69 @@ pub enum UserCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// List users
-    #[command(after_help = "Example:\n  msgstore user list")]
+    /// List users: status, quota, usage (bytes), whether a password is set
+    #[command(after_help = "Example:\n  msgstore user list\n  msgstore --json user list")]
     List,
     /// Delete a user with all their mailboxes and mail
     #[command(after_help = "Example:\n  msgstore user delete joe")]
     Delete { name: String },
+    /// Set a user's password: prompted twice on a terminal, else one line of standard input
+    #[command(
+        after_help = "The password is stored as an Argon2id hash; a user without one cannot log in to IMAP.\n\nExamples:\n  msgstore user passwd joe\n  printf '%s\\n' \"$PASSWORD\" | msgstore user passwd joe"
+    )]
+    Passwd {
+        /// The user, as added
+        name: String,
+    },
+    /// Set a user's storage quota (the sum of RFC822.SIZE over their mailboxes), or remove it
+    #[command(
+        after_help = "BYTES is a number of bytes, or of KiB, MiB, GiB or TiB with the suffix K, M, G or T; `none` removes the quota. Deliveries, LMTP, IMAP APPEND and import refuse a message that would take the user over it.\n\nExamples:\n  msgstore user quota joe 2G\n  msgstore user quota joe 500000000\n  msgstore user quota joe none"
+    )]
+    Quota {
+        /// The user, as added
+        name: String,
+        /// Bytes (or with K, M, G, T: KiB, MiB, GiB, TiB), or `none`
+        #[arg(value_name = "BYTES|none", value_parser = parse_quota)]
+        limit: QuotaLimit,
+    },
+}
+
+/// The argument of `user quota`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaLimit {
+    Bytes(u64),
+    None,
+}
+
+impl QuotaLimit {
+    pub fn bytes(self) -> Option<u64> {
+        match self {
+            QuotaLimit::Bytes(b) => Some(b),
+            QuotaLimit::None => None,
+        }
+    }
+}
+
+/// `none`, or digits with an optional binary suffix (`2G` is 2 GiB).
+pub fn parse_quota(s: &str) -> Result<QuotaLimit, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(QuotaLimit::None);
+    }
+    let bad = || format!("`{s}` is not a quota: give bytes (like 500000000 or 2G) or `none`");
+    let (digits, shift) = match s.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&s[..s.len() - 1], 10),
+        Some(b'M') => (&s[..s.len() - 1], 20),
+        Some(b'G') => (&s[..s.len() - 1], 30),
+        Some(b'T') => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift)
+        .map(QuotaLimit::Bytes)
+        .ok_or_else(|| format!("`{s}` is more bytes than a quota can hold"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -378,6 +435,40 @@ mod tests {
         assert!(
             Cli::try_parse_from(["msgstore", "export", "joe", "/m", "--format", "mh"]).is_err()
         );
+    }
+
+    #[test]
+    fn quota_spellings() {
+        assert_eq!(parse_quota("none"), Ok(QuotaLimit::None));
+        assert_eq!(parse_quota("NONE"), Ok(QuotaLimit::None));
+        assert_eq!(parse_quota("0"), Ok(QuotaLimit::Bytes(0)));
+        assert_eq!(parse_quota("1000"), Ok(QuotaLimit::Bytes(1000)));
+        assert_eq!(parse_quota("2k"), Ok(QuotaLimit::Bytes(2048)));
+        assert_eq!(parse_quota("2G"), Ok(QuotaLimit::Bytes(2 << 30)));
+        assert_eq!(parse_quota("1T"), Ok(QuotaLimit::Bytes(1 << 40)));
+        for bad in [
+            "",
+            "G",
+            "-1",
+            "1.5G",
+            "1GB",
+            "ten",
+            " 1",
+            "99999999999999999999",
+        ] {
+            assert!(parse_quota(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_quota("99999999T").is_err(), "overflow");
+        let c = Cli::try_parse_from(["msgstore", "user", "quota", "joe", "10M"]).unwrap();
+        let Some(Command::User(UserCmd::Quota { name, limit })) = c.command else {
+            panic!("not user quota")
+        };
+        assert_eq!((name.as_str(), limit), ("joe", QuotaLimit::Bytes(10 << 20)));
+        let c = Cli::try_parse_from(["msgstore", "user", "passwd", "joe"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::User(UserCmd::Passwd { .. }))
+        ));
     }
 
     #[test]

@@ -169,3 +169,8 @@ fn imap_parse() {
 fn imap_session() {
     run_target("imap_session", targets::imap_session);
 }
+
+#[test]
+fn lmtp_session() {
+    run_target("lmtp_session", targets::lmtp_session);
+}

@@ -227,6 +227,45 @@ fn text(s: &mut String, r: &Report, quiet: bool) {
     for k in &r.skipped {
         let _ = writeln!(s, "{}: {}", k.path, k.why);
     }
+    for u in &r.users {
+        let changed = u.before != u.bytes || !u.corrected.is_empty();
+        if quiet && !changed && u.uncounted.is_empty() {
+            continue;
+        }
+        let quota = u
+            .quota
+            .map_or(String::new(), |q| format!(" (quota {q} bytes)"));
+        let was = if r.dry_run {
+            ", as the indexes count it now".to_owned()
+        } else if u.before == u.bytes {
+            ", unchanged".to_owned()
+        } else {
+            format!(", was {} bytes", u.before)
+        };
+        let _ = writeln!(
+            s,
+            "usage of user {}: {} bytes in {} messages{quota}{was}",
+            u.user, u.bytes, u.messages
+        );
+        for c in &u.corrected {
+            let _ = writeln!(
+                s,
+                "  {}{}: {} -> {} bytes",
+                if r.dry_run { "would change " } else { "" },
+                c.mailbox,
+                c.from,
+                c.to
+            );
+        }
+        if !u.uncounted.is_empty() {
+            let _ = writeln!(
+                s,
+                "  warning: usage of user {} leaves out {} (busy or unreadable); run reconstruct on it again",
+                u.user,
+                u.uncounted.join(", ")
+            );
+        }
+    }
     if quiet {
         return;
     }

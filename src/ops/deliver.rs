@@ -117,7 +117,7 @@ pub fn record_for(
 }
 
 /// Delivers `inputs` to `mailbox`: those that pass [`prepare`] in one append, the
-/// others reported by name.
+/// others reported by name, and so are those the owner's quota has no room for.
 pub fn deliver(
     store: &Store,
     mailbox: &str,
@@ -147,9 +147,17 @@ pub fn deliver(
             }),
         }
     }
-    let done = mbox.append(ready)?;
-    for (slot, a) in slots.into_iter().zip(done) {
+    // Each message stands alone: over quota, those that fit are delivered.
+    let fitted = mbox.append_what_fits(ready)?;
+    let mut slots = slots.into_iter();
+    // The appended first: zip stops at the shorter without taking a slot more.
+    for (a, slot) in fitted.appended.into_iter().zip(slots.by_ref()) {
         results[slot].uid = Some(a.uid);
+    }
+    if let Some((e, _)) = fitted.over_quota {
+        for slot in slots {
+            results[slot].error = Some(format!("{}: {e}", results[slot].source));
+        }
     }
     Ok((mbox.name().to_string(), results))
 }

@@ -437,10 +437,15 @@ impl Batch {
             msgs.retain(|_| keep.next().unwrap_or(true));
             m.skipped += done.committed.len();
         }
-        let appended = mbox.append(msgs)?;
-        m.added += appended.len();
-        m.added_uids.extend(appended.iter().map(|a| a.uid));
-        Ok(())
+        // Over quota, the messages that fit go in and the import of this mailbox
+        // stops (run again once there is room: nothing is added twice).
+        let fitted = mbox.append_what_fits(msgs)?;
+        m.added += fitted.appended.len();
+        m.added_uids.extend(fitted.appended.iter().map(|a| a.uid));
+        match fitted.over_quota {
+            Some((e, _)) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! the front end prints as text or JSON, or answers with.
 //!
 //! - [`OpenMailbox`] reads and writes one mailbox (deliver, flags, expunge, dump);
-//! - `mailbox` and `user` change which mailboxes and users exist;
+//! - `mailbox` and `user` change which mailboxes and users exist, `user` sets
+//!   passwords and quotas and checks logins, `quota` counts what users use;
 //! - `reconstruct` runs the repairs;
 //! - `import` and `export` move mail in and out (Maildir, mbox).
 
@@ -16,6 +17,7 @@ pub mod flags;
 pub mod import;
 pub mod mailbox;
 pub mod open;
+pub mod quota;
 pub mod reconstruct;
 pub mod user;
 

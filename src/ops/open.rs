@@ -53,6 +53,13 @@ impl Append {
     }
 }
 
+/// What [`OpenMailbox::append_what_fits`] did.
+pub struct Fitted {
+    pub appended: Vec<Appended>,
+    /// The messages refused for the quota, and why.
+    pub over_quota: Option<(Error, Vec<Append>)>,
+}
+
 /// A message now in the mailbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
@@ -277,14 +284,61 @@ impl OpenMailbox {
     /// temporary file, fsync, link it to `<uid>.` (never replacing a name), sync
     /// the directory, and only then commit the records and cache entries. On
     /// failure nothing stays: the files already linked are taken back.
+    ///
+    /// All or nothing: messages that together would take the owner over their
+    /// quota are refused with [`Error::OverQuota`] before anything is written
+    /// (see [`super::quota`] for how usage is counted and what races allow).
     pub fn append(&self, msgs: Vec<Append>) -> Result<Vec<Appended>> {
+        Ok(self.append_inner(msgs, false)?.appended)
+    }
+
+    /// Like [`OpenMailbox::append`], but over quota it appends the messages that
+    /// fit, in order up to the first that does not, and gives back that one and
+    /// those after it with the error that refused them (deliver and import of
+    /// many messages, where each message stands alone).
+    pub fn append_what_fits(&self, msgs: Vec<Append>) -> Result<Fitted> {
+        self.append_inner(msgs, true)
+    }
+
+    fn append_inner(&self, mut msgs: Vec<Append>, partial: bool) -> Result<Fitted> {
+        let nothing = |over_quota| Fitted {
+            appended: Vec::new(),
+            over_quota,
+        };
         if msgs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(nothing(None));
         }
+        let budget = super::quota::budget(&self.store, &self.name)?;
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
         let mut header = index.header()?;
+        let mut refused = None;
+        if let Some(b) = &budget {
+            let own = header.total_size.get();
+            let adding = msgs.iter().map(|m| m.message.size).sum::<u64>();
+            if let Err(e) = b.check(own, adding) {
+                if !partial {
+                    return Err(e);
+                }
+                let mut fit = 0;
+                let mut taken = 0u64;
+                for m in &msgs {
+                    if b.check(own.saturating_add(taken), m.message.size).is_err() {
+                        break;
+                    }
+                    taken = taken.saturating_add(m.message.size);
+                    fit += 1;
+                }
+                let rest = msgs.split_off(fit);
+                let first = rest.first().map_or(0, |m| m.message.size);
+                let why = b.check(own.saturating_add(taken), first).err().unwrap_or(e);
+                refused = Some((why, rest));
+                if msgs.is_empty() {
+                    return Ok(nothing(refused));
+                }
+            }
+        }
         let id = header.identity();
         let n = msgs.len() as u32;
         let mut bounds = self.reserve(
@@ -347,13 +401,17 @@ impl OpenMailbox {
         crate::faults::point("deliver-after-commit");
         drop(index);
         self.notify();
-        Ok(written
+        let appended = written
             .iter()
             .map(|(uid, rec, _)| Appended {
                 uid: *uid,
                 modseq: rec.modseq.get(),
             })
-            .collect())
+            .collect();
+        Ok(Fitted {
+            appended,
+            over_quota: refused,
+        })
     }
 
     /// Writes one message file under the next free UID and advances UIDNEXT in
@@ -555,6 +613,40 @@ impl OpenMailbox {
         drop(index);
         self.notify();
         Ok(gone)
+    }
+
+    /// Recounts the mailbox's size from its records: `(header's count, records'
+    /// sum)`, and with `fix` the header set to the sum (under the exclusive
+    /// lock) when they differ (`reconstruct`'s final pass: a header that keeps a
+    /// wrong count would make the quota wrong for ever).
+    pub fn recount_size(&self, fix: bool) -> Result<(u64, u64)> {
+        let counted = |h: &Header, records: &[Record]| {
+            let sum = records.iter().map(|r| u64::from(r.size.get())).sum::<u64>();
+            (h.total_size.get(), sum)
+        };
+        // Read first: an index opened for writing is written even if nothing
+        // changes, and a check that finds nothing wrong must leave it as it was.
+        let seen = {
+            // Without `fix` (a dry run) no lock file is made where one is missing.
+            let _l = lock::mailbox(&self.dir, Mode::Shared, Wait::default_for_writers(), fix)
+                .map_err(|e| e.into_error(busy(&self.name)))?;
+            let (h, records) = Reader::open(&self.index_path())?.records()?;
+            counted(&h, &records)
+        };
+        if !fix || seen.0 == seen.1 {
+            return Ok(seen);
+        }
+        let _l = self.lock(Mode::Exclusive)?;
+        let index = Index::open(&self.index_path())?;
+        let mut h = index.header()?;
+        let (stored, sum) = counted(&h, &index.records_from(0)?);
+        if stored != sum {
+            h.total_size = sum.into();
+            index.write(h.identity(), |w| w.set_header(&h))?;
+            drop(index);
+            self.notify();
+        }
+        Ok((stored, sum))
     }
 
     /// The identity the index holds.

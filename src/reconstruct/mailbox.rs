@@ -590,6 +590,13 @@ pub fn prepare(
         );
     }
     super::fill_report(rep, &plan, listing, identity.uidvalidity);
+    rep.size = Some(
+        plan.records
+            .iter()
+            .map(|p| u64::from(p.record.size.get()))
+            .sum(),
+    );
+    rep.size_before = in_place.map(|s| s.header.total_size.get());
     let must_write = decided.must_write
         || plan.changes_anything(in_place)
         || !listing.temp.is_empty()

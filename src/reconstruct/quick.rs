@@ -77,6 +77,8 @@ pub fn unchanged(
     };
     rep.unknown_files = listing.unknown.iter().map(|u| u.0.clone()).collect();
     super::fill_report(&mut rep, &plan, &listing, header.uidvalidity.get());
+    rep.size = Some(records.iter().map(|r| u64::from(r.size.get())).sum());
+    rep.size_before = Some(header.total_size.get());
     rep.rewritten = false;
     rep.bytes_read = 0;
     Ok(Some(rep))

@@ -62,6 +62,13 @@ pub struct MailboxReport {
     pub elapsed_ms: u64,
     /// Whether the index was (or would be) written.
     pub rewritten: bool,
+    /// The RFC822.SIZE of every message the index holds after the run (in a dry
+    /// run: would hold), and what the old index's header counted (`None`: none
+    /// was read): the quota's recount (`ops::reconstruct`) reports from them.
+    #[serde(skip)]
+    pub size: Option<u64>,
+    #[serde(skip)]
+    pub size_before: Option<u64>,
 }
 
 impl MailboxReport {
@@ -89,10 +96,40 @@ pub struct Total {
     pub mb_per_sec: f64,
 }
 
+/// A mailbox whose size, as its index counts it, the run changed: messages
+/// were added or dropped, or the index header had miscounted its records.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SizeCorrection {
+    pub mailbox: String,
+    /// Bytes (RFC822.SIZE) before and after.
+    pub from: u64,
+    pub to: u64,
+}
+
+/// What a user uses once their mailboxes are rebuilt, recounted from the
+/// indexes (their quota's usage; see `ops::quota`).
+#[derive(Debug, Default, Serialize)]
+pub struct UserUsage {
+    pub user: String,
+    pub bytes: u64,
+    pub messages: u64,
+    pub quota: Option<u64>,
+    /// The bytes the indexes counted before the run (an index that could not
+    /// be read counted none).
+    pub before: u64,
+    /// Mailboxes whose count changed (in a dry run: would change, as far as the
+    /// records tell).
+    pub corrected: Vec<SizeCorrection>,
+    /// Mailboxes left out of the count (busy, failed or unreadable).
+    pub uncounted: Vec<String>,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
     pub mailboxes: Vec<MailboxReport>,
+    /// The usage of each user whose mailboxes were rebuilt.
+    pub users: Vec<UserUsage>,
     /// Listed mailboxes whose directory is gone (`reconstruct -m` removes them).
     pub gone: Vec<String>,
     /// Directories that are not mailboxes or could not be read: path and why.

@@ -10,6 +10,7 @@
 
 pub mod hub;
 pub mod imap;
+pub mod lmtp;
 
 use crate::error::{Error, Result};
 use crate::store::Store;

@@ -264,6 +264,8 @@ fn help_snapshots() {
         &["user", "add", "--help"],
         &["user", "list", "--help"],
         &["user", "delete", "--help"],
+        &["user", "passwd", "--help"],
+        &["user", "quota", "--help"],
         &["mailbox", "--help"],
         &["mailbox", "create", "--help"],
         &["mailbox", "list", "--help"],

@@ -9,4 +9,5 @@ mod serve;
 mod serve_security;
 mod server_faults;
 mod transfer;
+mod users;
 mod util;

@@ -151,15 +151,8 @@ fn msg(i: u32) -> Vec<u8> {
 }
 
 pub fn set_password(s: &Store, user: &str, pw: &str) {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt = SaltString::encode_b64(b"fixed-salt-for-tests").unwrap();
-    let phc = argon2::Argon2::default()
-        .hash_password(pw.as_bytes(), &salt)
-        .unwrap()
-        .to_string();
-    let store = msgstore::store::Store::open(&s.root).unwrap();
-    let db = msgstore::db::users::open_rw(&store).unwrap();
-    msgstore::db::users::update(&db, user, |r| r.password = Some(phc)).unwrap();
+    s.run_stdin(&["user", "passwd", user], format!("{pw}\n").as_bytes())
+        .ok();
 }
 
 fn store_with_joe(n: u32) -> Store {

@@ -84,17 +84,26 @@ fn host(peer: &Peer) -> &str {
     }
 }
 
-/// Checks a login. `Err(delay)`: refused; answer after `delay`.
-pub fn verify(ctx: &Context, peer: &Peer, user: &str, pass: &[u8]) -> Result<(), Duration> {
-    let ok = matches!(
-        crate::ops::user::authenticate(&ctx.store, user, pass),
-        Ok(crate::ops::user::Login::Ok)
-    );
-    if ok {
-        ctx.penalties.succeeded(host(peer), user);
-        Ok(())
-    } else {
-        Err(ctx.penalties.failed(host(peer), user))
+/// Checks a login: the user's name on success; `Err((delay, why))` when refused
+/// (answer after `delay`; `why` is for the log only).
+pub fn verify(
+    ctx: &Context,
+    peer: &Peer,
+    user: &str,
+    pass: &[u8],
+) -> Result<String, (Duration, &'static str)> {
+    use crate::ops::user::Login;
+    match crate::ops::user::authenticate(&ctx.store, user, pass) {
+        Ok(Login::Ok(u)) => {
+            ctx.penalties.succeeded(host(peer), user);
+            Ok(u.name)
+        }
+        Ok(Login::Refused(r)) => Err((ctx.penalties.failed(host(peer), user), r.as_str())),
+        // The user database cannot be read: refused too, and said in the log.
+        Err(_) => Err((
+            ctx.penalties.failed(host(peer), user),
+            "the user database cannot be read",
+        )),
     }
 }
 

@@ -733,9 +733,9 @@ impl Session {
     fn authenticate(&mut self, tag: &str, user: &[u8], pass: &[u8], out: &mut Out) -> Done {
         let name = String::from_utf8_lossy(user).into_owned();
         match super::auth::verify(&self.ctx, &self.peer, &name, pass) {
-            Ok(()) => {
-                super::log(&self.peer, Some(&name), "login");
-                self.user = Some(name);
+            Ok(user) => {
+                super::log(&self.peer, Some(&user), "login");
+                self.user = Some(user);
                 self.bad = 0;
                 let mut line = tag.as_bytes().to_vec();
                 line.extend_from_slice(b" OK ");
@@ -744,8 +744,12 @@ impl Session {
                 out.buf.extend_from_slice(&line);
                 Done::next()
             }
-            Err(delay) => {
-                super::log(&self.peer, None, &format!("login failed for {:?}", name));
+            Err((delay, why)) => {
+                super::log(
+                    &self.peer,
+                    None,
+                    &format!("login refused for {name:?}: {why}"),
+                );
                 write::status_line(
                     &mut out.buf,
                     Some(tag),
