@@ -21,6 +21,7 @@ mod header;
 mod params;
 mod quote;
 mod rfc822;
+pub mod search;
 pub mod section;
 #[cfg(test)]
 mod tests;
