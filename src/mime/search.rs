@@ -515,7 +515,11 @@ fn fold_into(out: &mut String, s: &str) {
         // ASCII runs, the bulk of mail, a byte at a time.
         let ascii = rest.bytes().take_while(u8::is_ascii).count();
         let (run, tail) = rest.split_at(ascii);
-        out.extend(run.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        let from = out.len();
+        out.push_str(run);
+        if let Some(tail) = out.get_mut(from..) {
+            tail.make_ascii_lowercase();
+        }
         let mut chars = tail.chars();
         match chars.next() {
             Some(c) => {
@@ -702,6 +706,11 @@ epilogue-word\n";
         assert!(s.text("köln"));
         assert!(!s.text("hidden-word"));
         assert!(s.body("") && s.text(""));
+        // A transfer encoding that cannot be undone hides the body, as in Dovecot.
+        let bad = Searchable::new(b"Content-Transfer-Encoding: text/html\n\nhidden\n");
+        assert!(!bad.body("hidden"));
+        let twice = b"Content-Transfer-Encoding: bogus\nContent-Transfer-Encoding: 8bit\n\nseen\n";
+        assert!(Searchable::new(twice).body("seen"), "the last field counts");
     }
 
     #[test]

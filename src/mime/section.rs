@@ -14,8 +14,14 @@
 //! that does not exist gives an empty string, not an error (Dovecot's answer, and
 //! RFC 3501 lets a server return what it has).
 //!
-//! BODY[] and partials of large parts can be streamed with [`CrlfStream`], which
-//! converts chunk by chunk, and sized with [`crlf_len`] without copying.
+//! How the server uses it:
+//! - `BODY[]` and `BODY[]<o.n>`: no parse is needed. The literal's size is
+//!   RFC822.SIZE from the cache (or `min(n, size - o)` for a partial); then read the
+//!   file in chunks and push each through one [`CrlfStream`] (`window(o, Some(n))`
+//!   for a partial), sending what it appends, until [`CrlfStream::is_done`] or EOF.
+//! - any other section: read the file, build one [`Sections`] and `get` each
+//!   section the FETCH names (the tree is built once), then [`partial`]; `len` gives
+//!   a literal's size. [`crlf_len`] sizes any byte range without copying.
 
 use std::borrow::Cow;
 
