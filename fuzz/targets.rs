@@ -30,6 +30,126 @@ pub fn mime_build(data: &[u8]) {
     }
 }
 
+/// BODY[section]: never panics; every section is CRLF-clean (no bare LF, no NUL);
+/// its length is what `len` says; BODY[] is RFC822.SIZE octets and is HEADER
+/// followed by TEXT; the streaming converter agrees at any chunk split; and the
+/// LF and CRLF spellings of a message give the same sections.
+pub fn mime_section(data: &[u8]) {
+    use msgstore::mime::section::{CrlfStream, SectionText, Sections, crlf_len, partial};
+
+    let sections = Sections::new(data);
+    let whole = sections.get(&[], None);
+    let built = msgstore::mime::build(data);
+    assert_eq!(
+        whole.len() as u64,
+        built.size,
+        "BODY[] is not RFC822.SIZE octets"
+    );
+    assert_eq!(crlf_len(data), built.size);
+    let header = sections.get(&[], Some(&SectionText::Header));
+    assert_eq!(header.len() as u64, built.header_size);
+    let text = sections.get(&[], Some(&SectionText::Text));
+    assert_eq!([&header[..], &text[..]].concat(), whole.as_ref());
+
+    let split = data.len() / 3;
+    let offset = data.first().map_or(0, |&b| u64::from(b));
+    let mut s = CrlfStream::window(offset, Some(17));
+    let mut out = Vec::new();
+    s.push(&data[..split], &mut out);
+    s.push(&data[split..], &mut out);
+    assert_eq!(out, partial(&whole, offset, Some(17)), "stream window");
+
+    let names = vec![
+        b"subject".to_vec(),
+        b"From".to_vec(),
+        b"content-type".to_vec(),
+    ];
+    let texts = [
+        None,
+        Some(SectionText::Header),
+        Some(SectionText::Text),
+        Some(SectionText::Mime),
+        Some(SectionText::HeaderFields(names.clone())),
+        Some(SectionText::HeaderFieldsNot(names)),
+    ];
+    let crlf = msgstore::message::to_crlf(data);
+    let other = Sections::new(&crlf);
+    let paths: [&[u32]; 9] = [
+        &[],
+        &[1],
+        &[2],
+        &[1, 1],
+        &[1, 2],
+        &[2, 1],
+        &[3],
+        &[1, 1, 1],
+        &[2, 2, 1],
+    ];
+    for path in paths {
+        for t in &texts {
+            let got = sections.get(path, t.as_ref());
+            assert_eq!(got.len() as u64, sections.len(path, t.as_ref()));
+            assert!(!got.contains(&0), "NUL in a section");
+            for (i, &b) in got.iter().enumerate() {
+                assert!(
+                    b != b'\n' || (i > 0 && got[i - 1] == b'\r'),
+                    "bare LF in {path:?}"
+                );
+            }
+            assert_eq!(
+                got,
+                other.get(path, t.as_ref()),
+                "LF and CRLF copies differ at {path:?} {t:?}"
+            );
+        }
+    }
+}
+
+/// SEARCH text matching: never panics, on any message and any needle (taken from
+/// the input itself, so it often occurs); BODY implies TEXT; empty needles match;
+/// the LF and CRLF spellings of a message give the same answers.
+pub fn mime_search(data: &[u8]) {
+    use msgstore::mime::search::Searchable;
+
+    let cut = data.iter().position(|&b| b == b'|').unwrap_or(0);
+    let (needle, msg) = (
+        String::from_utf8_lossy(&data[..cut]),
+        &data[(cut + 1).min(data.len())..],
+    );
+    let crlf = msgstore::message::to_crlf(msg);
+    let (a, b) = (Searchable::new(msg), Searchable::new(&crlf));
+    for s in [&a, &b] {
+        assert!(s.body("") && s.text(""));
+        if s.body(&needle) {
+            assert!(s.text(&needle), "BODY matched but TEXT did not");
+        }
+    }
+    // A needle holding a line break may match one spelling only.
+    if !needle.contains(['\r', '\n']) {
+        assert_eq!(
+            a.body(&needle),
+            b.body(&needle),
+            "BODY differs by line ends"
+        );
+        assert_eq!(
+            a.text(&needle),
+            b.text(&needle),
+            "TEXT differs by line ends"
+        );
+    }
+    for field in [&b"From"[..], b"subject", b"To", b"Message-ID", b"X-Y"] {
+        assert_eq!(a.header(field, &needle), b.header(field, &needle));
+        assert_eq!(a.header(field, ""), b.header(field, ""));
+        if a.header(field, &needle) {
+            assert!(a.header(field, ""), "a value matched in an absent field");
+        }
+    }
+    assert_eq!(a.sent_date(), b.sent_date());
+    if let Some((y, m, d)) = a.sent_date() {
+        assert!((1900..10_000).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d));
+    }
+}
+
 /// Parentheses balance outside quoted strings and literals.
 fn balanced(s: &[u8]) -> bool {
     let mut depth: i64 = 0;

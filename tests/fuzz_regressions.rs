@@ -146,6 +146,16 @@ fn mime_build() {
 }
 
 #[test]
+fn mime_section() {
+    run_target("mime_section", targets::mime_section);
+}
+
+#[test]
+fn mime_search() {
+    run_target("mime_search", targets::mime_search);
+}
+
+#[test]
 fn names() {
     run_target("names", targets::names);
 }

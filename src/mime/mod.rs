@@ -10,6 +10,10 @@
 //! a store migrated from Dovecot serves clients exactly the strings they cached; the
 //! deliberate differences are listed in `DIFFERENCES.md` beside this file.
 //!
+//! Two more things the IMAP server needs from the bytes: [`section`] extracts
+//! BODY[section] and streams BODY[] with CRLF line ends, and [`search`] matches the
+//! text keys of SEARCH. Both are pure functions of the message bytes.
+//!
 //! Line ends: LF, CRLF, mixed and bare CR are all accepted, and a message gives the
 //! same result as its CRLF-normalised copy (sizes count every bare LF as CRLF).
 

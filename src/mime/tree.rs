@@ -164,6 +164,11 @@ pub(crate) struct Part {
     pub envelope: Option<Envelope>,
     pub body: Body,
     pub body_counts: Counts,
+    /// Where the part's header starts, where its body starts (past the blank line)
+    /// and where the body ends (exclusive): BODY[section] reads these ranges.
+    pub header_start: usize,
+    pub body_start: usize,
+    pub body_end: usize,
 }
 
 /// A parsed part plus where parsing stopped.
@@ -254,6 +259,9 @@ impl PartParser<'_> {
                 envelope,
                 body,
                 body_counts,
+                header_start: start,
+                body_start,
+                body_end: end,
             },
             end,
             hit,
