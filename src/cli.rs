@@ -192,9 +192,9 @@ pub enum Command {
         after_help = "Writes new files only: a new or empty directory, or a new file.\n\nExamples:\n  msgstore export joe /tmp/joe-maildir -r\n  msgstore export joe/archive archive.mbox --format mbox"
     )]
     Export(ExportArgs),
-    /// Serve the store over IMAP (TCP, TLS, unix sockets, or one session on stdin/stdout)
+    /// Serve the store over IMAP and LMTP (TCP, TLS, unix sockets, or one IMAP session on stdin/stdout)
     #[command(
-        after_help = "ADDR is HOST:PORT or unix:PATH. Logs go to standard error; SIGTERM ends every session with BYE and exits 0.\n\nExamples:\n  msgstore serve --imap 127.0.0.1:143\n  msgstore serve --imap [::]:143 --imaps [::]:993 --tls-cert cert.pem --tls-key key.pem\n  msgstore serve --stdio --user joe      # what a mail client's Tunnel setting runs"
+        after_help = "ADDR is HOST:PORT or unix:PATH. Logs go to standard error; SIGTERM ends every session with BYE and exits 0.\n\nExamples:\n  msgstore serve --imap 127.0.0.1:143\n  msgstore serve --imap [::]:143 --imaps [::]:993 --tls-cert cert.pem --tls-key key.pem\n  msgstore serve --imap 127.0.0.1:143 --lmtp unix:/run/msgstore/lmtp.sock\n  msgstore serve --stdio --user joe      # what a mail client's Tunnel setting runs"
     )]
     Serve(ServeArgs),
     /// Build a sample store, damage it, repair it, and show that nothing was lost
@@ -310,6 +310,9 @@ pub struct ServeArgs {
     /// Listen for IMAP over implicit TLS on ADDR; repeatable (needs --tls-cert and --tls-key)
     #[arg(long, value_name = "ADDR")]
     pub imaps: Vec<String>,
+    /// Listen for LMTP (deliveries from an MTA) on ADDR; repeatable
+    #[arg(long, value_name = "ADDR")]
+    pub lmtp: Vec<String>,
     /// The server's certificate chain, PEM
     #[arg(long, value_name = "PEM")]
     pub tls_cert: Option<PathBuf>,
@@ -317,7 +320,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
     /// Serve one pre-authenticated session on standard input and output
-    #[arg(long, requires = "user", conflicts_with_all = ["imap", "imaps"])]
+    #[arg(long, requires = "user", conflicts_with_all = ["imap", "imaps", "lmtp"])]
     pub stdio: bool,
     /// The user of the --stdio session
     #[arg(long, value_name = "NAME", requires = "stdio")]

@@ -129,6 +129,7 @@ fn serve(ctx: &Ctx, a: crate::cli::ServeArgs) -> Result<Exit> {
     let opts = crate::server::Options {
         imap: parse(&a.imap)?,
         imaps: parse(&a.imaps)?,
+        lmtp: parse(&a.lmtp)?,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         stdio_user: if a.stdio { a.user } else { None },

@@ -187,6 +187,15 @@ impl Hub {
         Ok(shared)
     }
 
+    /// Tells the sessions that have `name` open that it changed (a write made
+    /// through another handle in this process, such as an LMTP delivery).
+    pub fn touch(&self, name: &MailboxName) {
+        let live = lock(&self.boxes).get(name).and_then(Weak::upgrade);
+        if let Some(s) = live {
+            s.changed();
+        }
+    }
+
     /// Forgets `name` (deleted or renamed): the next open starts afresh.
     pub fn forget(&self, name: &MailboxName) {
         let mut boxes = lock(&self.boxes);

@@ -63,6 +63,7 @@ impl std::fmt::Display for Addr {
 pub struct Options {
     pub imap: Vec<Addr>,
     pub imaps: Vec<Addr>,
+    pub lmtp: Vec<Addr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// `--stdio --user NAME`: one pre-authenticated session on stdin/stdout.
@@ -186,9 +187,13 @@ fn load_tls(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
 /// Runs the server until SIGTERM or SIGINT (or, with `--stdio`, until the
 /// session ends).
 pub fn serve(store: &Store, opts: Options) -> Result<()> {
-    if opts.stdio_user.is_none() && opts.imap.is_empty() && opts.imaps.is_empty() {
+    if opts.stdio_user.is_none()
+        && opts.imap.is_empty()
+        && opts.imaps.is_empty()
+        && opts.lmtp.is_empty()
+    {
         return Err(Error::Usage(
-            "give at least one listener: --imap 127.0.0.1:143, --imaps [::]:993 (with --tls-cert and --tls-key), or --stdio --user NAME".into(),
+            "give at least one listener: --imap 127.0.0.1:143, --imaps [::]:993 (with --tls-cert and --tls-key), --lmtp unix:/run/msgstore/lmtp.sock, or --stdio --user NAME".into(),
         ));
     }
     let tls = match (&opts.tls_cert, &opts.tls_key) {
@@ -221,6 +226,16 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
         tls: tls.clone(),
         penalties: imap::Penalties::default(),
     });
+    let lmtp_ctx = {
+        let mut c = lmtp::Context::new(store.clone(), hostname());
+        let h = hub.clone();
+        c.delivered = Arc::new(move |name| h.touch(name));
+        c.log = Arc::new(|line: &str| {
+            let when = crate::store::time::rfc3339(crate::store::time::now_unix());
+            eprintln!("{when} {line}");
+        });
+        Arc::new(c)
+    };
     rt.block_on(async move {
         hub.spawn_poller();
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -240,33 +255,28 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
         }
         let mut tasks = tokio::task::JoinSet::new();
         let counts = Arc::new(std::sync::Mutex::new(Counts::default()));
-        for (addr, implicit) in opts
+        let protos = opts
             .imap
             .iter()
-            .map(|a| (a, false))
-            .chain(opts.imaps.iter().map(|a| (a, true)))
-        {
+            .map(|a| (a, Proto::Imap))
+            .chain(opts.imaps.iter().map(|a| (a, Proto::Imaps)))
+            .chain(opts.lmtp.iter().map(|a| (a, Proto::Lmtp)));
+        for (addr, proto) in protos {
             let l = Listener::bind(addr).await?;
-            log_line(
-                "imap",
-                &addr.to_string(),
-                None,
-                if implicit {
-                    "listening (TLS)"
-                } else {
-                    "listening"
-                },
-            );
+            log_line(proto.name(), &addr.to_string(), None, "listening");
             tasks.spawn(accept_loop(
                 l,
-                ctx.clone(),
-                implicit,
+                Protocols {
+                    imap: ctx.clone(),
+                    lmtp: lmtp_ctx.clone(),
+                },
+                proto,
                 stop_rx.clone(),
                 (counts.clone(), opts.limits),
             ));
         }
         shutdown_signal().await;
-        log_line("imap", "-", None, "shutting down");
+        log_line("serve", "-", None, "shutting down");
         let _ = stop_tx.send(true);
         // Sessions hold the context; wait for them to say BYE and finish what
         // they are doing, a bounded time.
@@ -350,10 +360,47 @@ impl Drop for Listener {
     }
 }
 
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Imap,
+    /// IMAP over TLS from the first byte.
+    Imaps,
+    Lmtp,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::Imap => "imap",
+            Proto::Imaps => "imaps",
+            Proto::Lmtp => "lmtp",
+        }
+    }
+}
+
+/// The contexts of the protocols, shared by every listener.
+struct Protocols {
+    imap: Arc<Context>,
+    lmtp: Arc<lmtp::Context>,
+}
+
+/// This machine's name, for LMTP's greeting.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer given.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(h) if r == 0 && !h.is_empty() => h.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
 async fn accept_loop(
     l: Listener,
-    ctx: Arc<Context>,
-    implicit_tls: bool,
+    ctxs: Protocols,
+    proto: Proto,
     mut stop: watch::Receiver<bool>,
     (counts, limits): (Arc<std::sync::Mutex<Counts>>, ConnLimits),
 ) {
@@ -374,25 +421,40 @@ async fn accept_loop(
             }
         };
         let Some(slot) = take_slot(&counts, limits, ip) else {
-            log_line("imap", &peer.addr, None, "refused: too many connections");
-            // A plain greeting the client can show; a TLS port just closes.
-            if !implicit_tls {
+            log_line(
+                proto.name(),
+                &peer.addr,
+                None,
+                "refused: too many connections",
+            );
+            // A reply the client can show; a TLS port just closes.
+            let refusal: &[u8] = match proto {
+                Proto::Imap => b"* BYE Too many connections; try again later\r\n",
+                Proto::Lmtp => b"421 4.7.0 Too many connections; try again later\r\n",
+                Proto::Imaps => b"",
+            };
+            if !refusal.is_empty() {
                 use tokio::io::AsyncWriteExt;
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(1),
-                    io.write_all(b"* BYE Too many connections; try again later\r\n"),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), io.write_all(refusal))
+                        .await;
             }
             continue;
         };
-        let ctx = ctx.clone();
+        let ctx = ctxs.imap.clone();
+        let lctx = ctxs.lmtp.clone();
         let stop = stop.clone();
         sessions.spawn(async move {
             let _slot = slot;
-            log_line("imap", &peer.addr, None, "connected");
             let addr = peer.addr.clone();
-            if implicit_tls {
+            if proto == Proto::Lmtp {
+                if let Err(e) = lmtp::serve_connection(io, lctx, addr.clone(), stop).await {
+                    log_line("lmtp", &addr, None, &format!("connection error: {e}"));
+                }
+                return;
+            }
+            log_line("imap", &peer.addr, None, "connected");
+            if proto == Proto::Imaps {
                 let Some(cfg) = ctx.tls.clone() else { return };
                 let tls = match tokio::time::timeout(
                     std::time::Duration::from_secs(30),

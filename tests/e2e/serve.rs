@@ -384,3 +384,55 @@ fn stdio_sessions_are_preauthenticated_and_refuse_unknown_users() {
     assert!(text.contains("b OK"), "{text}");
     s.run(&["serve", "--stdio", "--user", "nobody"]).code(2);
 }
+
+#[test]
+fn an_lmtp_delivery_reaches_a_session_in_idle_at_once() {
+    let s = store_with_joe(1);
+    let sock = s.root.parent().unwrap().join("lmtp.sock");
+    let lmtp = format!("unix:{}", sock.display());
+    let srv = Server::start(&s, &["--lmtp", &lmtp]);
+    let mut a = login(&srv, "joe", "secret");
+    a.ok("SELECT INBOX");
+    a.send("i1 IDLE\r\n");
+    assert!(a.line().starts_with("+ "));
+
+    let u = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(u.try_clone().unwrap());
+    let mut w = u;
+    // A multi-line reply ends with the line whose code is followed by a space.
+    let reply = |r: &mut BufReader<std::os::unix::net::UnixStream>| loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        if l.len() < 4 || l.as_bytes()[3] == b' ' {
+            return l;
+        }
+    };
+    assert!(reply(&mut r).starts_with("220 "));
+    w.write_all(b"LHLO test\r\n").unwrap();
+    assert!(reply(&mut r).starts_with("250 "));
+    w.write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<joe@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n")
+        .unwrap();
+    assert!(reply(&mut r).starts_with("250 "));
+    assert!(reply(&mut r).starts_with("250 "));
+    assert!(reply(&mut r).starts_with("550 5.1.1"));
+    assert!(reply(&mut r).starts_with("354 "));
+    let t = Instant::now();
+    w.write_all(b"Subject: by lmtp\r\n\r\nhello\r\n.\r\n")
+        .unwrap();
+    assert!(reply(&mut r).starts_with("250 "));
+    let l = a.line();
+    assert!(l.ends_with(" EXISTS"), "{l}");
+    // In-process: no poller round to wait for.
+    assert!(
+        t.elapsed() < Duration::from_millis(350),
+        "{:?}",
+        t.elapsed()
+    );
+    w.write_all(b"QUIT\r\n").unwrap();
+    a.send("DONE\r\n");
+    assert!(s.contents("joe").len() == 2);
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("lmtp"), "{log}");
+}

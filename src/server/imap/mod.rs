@@ -20,6 +20,7 @@ mod messages;
 mod names;
 mod out;
 pub mod proto;
+mod quota;
 mod search;
 mod selected;
 mod session;

@@ -131,6 +131,8 @@ impl Session {
             "SEARCHRES",
             "CONDSTORE",
             "QRESYNC",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             "APPENDLIMIT=67108864",
         ]);
         c
@@ -456,9 +458,18 @@ impl Session {
                 out.buf.extend_from_slice(b"+ idling\r\n");
                 Ok(Done::then(After::Idle { tag }))
             }
-            C::GetQuota(_) | C::GetQuotaRoot(_) | C::SetQuota { .. } => {
-                Err(Reply::Bad("QUOTA is not supported by this server".into()))
+            C::GetQuotaRoot(m) => {
+                self.get_quota_root(&m, out)?;
+                Ok(self.sync_ok(out, &tag, true, "GETQUOTAROOT completed"))
             }
+            C::GetQuota(root) => {
+                self.get_quota(&root, out)?;
+                Ok(self.sync_ok(out, &tag, true, "GETQUOTA completed"))
+            }
+            C::SetQuota { .. } => Err(Reply::No(
+                Some(Code::NoPerm),
+                "quotas are set by the administrator (msgstore user quota)".into(),
+            )),
             _ if !selected => Err(Reply::Bad("select a mailbox first".into())),
             C::Check => Ok(self.sync_ok(out, &tag, true, "CHECK completed")),
             C::Close => {

@@ -185,6 +185,7 @@ fn deliver_one(
         .unwrap_or(inbox);
     let mbox = (ctx.open)(&target)?;
     let mut done = mbox.append(vec![Append::new(prepared)])?;
+    (ctx.delivered)(&target);
     let a = done.pop().ok_or_else(|| Error::Mailbox {
         mailbox: target.to_string(),
         what: "the append reported no message (a bug)".into(),

@@ -67,6 +67,8 @@ use tokio::sync::watch;
 pub type OpenFn = dyn Fn(&MailboxName) -> Result<Arc<OpenMailbox>> + Send + Sync;
 /// Where a log line goes.
 pub type LogFn = dyn Fn(&str) + Send + Sync;
+/// Told of each mailbox a delivery went to.
+pub type DeliveredFn = dyn Fn(&MailboxName) + Send + Sync;
 
 /// What every session of one listener shares.
 pub struct Context {
@@ -85,6 +87,9 @@ pub struct Context {
     pub open: Arc<OpenFn>,
     /// One line per connection and per delivery; stderr by default.
     pub log: Arc<LogFn>,
+    /// Called after each delivery: the server wakes the sessions in IDLE on the
+    /// mailbox at once (nothing by default).
+    pub delivered: Arc<DeliveredFn>,
 }
 
 /// The default SIZE: what MTAs commonly allow, well above Postfix's 10 MB default.
@@ -104,6 +109,7 @@ impl Context {
                 OpenMailbox::at(&s, name.clone()).map(Arc::new)
             }),
             log: Arc::new(|line: &str| eprintln!("msgstore: {line}")),
+            delivered: Arc::new(|_: &MailboxName| {}),
         }
     }
 
