@@ -112,7 +112,6 @@ pub fn move_messages(
     to: &OpenMailbox,
 ) -> Result<(Copied, Vec<u32>)> {
     let copied = copy(from, uids, to)?;
-    crate::faults::point("move-after-copy");
     let sources: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
     let gone = from.expunge(&Expunge::Uids(sources))?;
     Ok((copied, gone))
