@@ -67,6 +67,36 @@ fn wait() -> Wait {
     Wait::For(LIST_CHANGE_GRACE)
 }
 
+/// The names LSUB answers for pattern `full`, with their attributes. RFC 3501
+/// 6.3.9: when `%` stops a match above a subscribed name (`foo/bar` subscribed,
+/// pattern `%`), the level it stops at (`foo`) is answered, flagged `\Noselect`
+/// unless it is itself subscribed.
+fn lsub_lines(full: &str, all: &BTreeMap<String, Listed>) -> BTreeMap<String, &'static str> {
+    let mut shown: BTreeMap<String, &'static str> = BTreeMap::new();
+    for (name, info) in all {
+        if !info.subscribed {
+            continue;
+        }
+        if names::matches(full, name) {
+            shown.insert(name.clone(), if info.exists { "" } else { "\\Noselect" });
+            continue;
+        }
+        if !full.contains('%') {
+            continue;
+        }
+        let mut parts: Vec<&str> = name.split(names::SEPARATOR).collect();
+        while parts.len() > 1 {
+            parts.pop();
+            let parent = parts.join("/");
+            if names::matches(full, &parent) {
+                shown.entry(parent).or_insert("\\Noselect");
+                break;
+            }
+        }
+    }
+    shown
+}
+
 impl Session {
     fn user_name(&self) -> &str {
         self.user.as_deref().unwrap_or_default()
@@ -357,14 +387,10 @@ impl Session {
         }
         let full = names::pattern(&reference, &pattern);
         let all = self.visible(true)?;
-        for (name, info) in &all {
-            if !info.subscribed || !names::matches(&full, name) {
-                continue;
-            }
-            let attrs = if info.exists { "" } else { "\\Noselect" };
+        for (name, attrs) in lsub_lines(&full, &all) {
             out.buf
                 .extend_from_slice(format!("* LSUB ({attrs}) \"/\" ").as_bytes());
-            write::mailbox(&mut out.buf, name, false);
+            write::mailbox(&mut out.buf, &name, false);
             out.buf.extend_from_slice(b"\r\n");
         }
         Ok(())
@@ -415,5 +441,50 @@ impl Session {
         line.extend_from_slice(b")\r\n");
         out.buf.extend_from_slice(&line);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(exists: bool, subscribed: bool) -> Listed {
+        Listed {
+            exists,
+            subscribed,
+            ..Listed::default()
+        }
+    }
+
+    #[test]
+    fn lsub_percent_answers_the_level_above_a_subscribed_child_as_noselect() {
+        let mut all = BTreeMap::new();
+        all.insert("Archive".to_owned(), listed(true, true));
+        all.insert("Work".to_owned(), listed(true, false));
+        all.insert("Work/Projects".to_owned(), listed(true, true));
+        all.insert("Gone/Deep/Box".to_owned(), listed(false, true));
+        let got = lsub_lines("%", &all);
+        let want: Vec<(&str, &str)> = vec![
+            ("Archive", ""),
+            ("Gone", "\\Noselect"),
+            ("Work", "\\Noselect"),
+        ];
+        assert_eq!(
+            got.iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            want
+        );
+        // `*` reaches the subscribed names themselves, and nothing else.
+        let got = lsub_lines("*", &all);
+        assert_eq!(
+            got.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["Archive", "Gone/Deep/Box", "Work/Projects"]
+        );
+        assert_eq!(got["Gone/Deep/Box"], "\\Noselect");
+        // A subscribed parent is answered as itself.
+        all.insert("Work".to_owned(), listed(true, true));
+        assert_eq!(lsub_lines("%", &all)["Work"], "");
+        assert_eq!(lsub_lines("Work/%", &all)["Work/Projects"], "");
     }
 }
