@@ -23,6 +23,8 @@ pub mod proto;
 mod search;
 mod selected;
 mod session;
+#[cfg(test)]
+mod testing;
 
 pub use auth::Penalties;
 pub use session::Peer;

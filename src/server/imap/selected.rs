@@ -50,7 +50,11 @@ impl Selected {
     pub fn open(shared: Arc<Shared>, read_only: bool) -> Result<Selected> {
         let snap = shared.current()?;
         let uids: Vec<u32> = snap.view.records.iter().map(|r| r.uid.get()).collect();
-        let from = shared.take_recent(snap.uidnext());
+        let from = if read_only {
+            shared.peek_recent(snap.uidnext())
+        } else {
+            shared.take_recent(snap.uidnext())
+        };
         let recent = uids.iter().copied().filter(|&u| u >= from).collect();
         Ok(Selected {
             known_modseq: snap.highestmodseq(),
@@ -210,6 +214,7 @@ impl Selected {
         }
         let snap = self.snap.clone();
         let present = |u: u32| snap.get(u).is_some();
+        let recent_before = self.recent.len();
 
         if expunges {
             let gone: Vec<usize> = (0..self.uids.len())
@@ -276,18 +281,31 @@ impl Selected {
         self.reported.clear();
 
         if !added.is_empty() {
-            let from = self.shared.take_recent(snap.uidnext());
-            if !self.read_only {
-                self.recent
-                    .extend(added.iter().copied().filter(|&u| u >= from));
-            }
+            // EXAMINE shows new messages as recent but leaves them recent for
+            // a session that selects the mailbox (RFC 3501 6.3.2).
+            let from = if self.read_only {
+                self.shared.peek_recent(snap.uidnext())
+            } else {
+                self.shared.take_recent(snap.uidnext())
+            };
+            self.recent
+                .extend(added.iter().copied().filter(|&u| u >= from));
             self.uids.extend_from_slice(&added);
             out.buf
                 .extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
             out.buf
                 .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+        } else if self.recent.len() != recent_before {
+            self.write_recent(out);
         }
         Ok(Ok(()))
+    }
+
+    /// `* n RECENT`: RFC 3501 7.3.2 sends it when the mailbox's size changes,
+    /// and an expunge of recent messages changes the count.
+    fn write_recent(&self, out: &mut Out) {
+        out.buf
+            .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
     }
 
     /// Takes expunged UIDs out of the view after this session's own EXPUNGE,
@@ -313,6 +331,10 @@ impl Selected {
             }
         }
         self.uids.retain(|u| uids.binary_search(u).is_err());
+        let recent_before = self.recent.len();
         self.recent.retain(|u| uids.binary_search(u).is_err());
+        if self.recent.len() != recent_before {
+            self.write_recent(out);
+        }
     }
 }

@@ -834,3 +834,45 @@ fn store_error(e: &Error) -> (Code<'static>, String) {
         _ => (Code::ServerBug, "Internal error; see the server log".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Rig, msg, run};
+
+    #[test]
+    fn examine_leaves_recent_messages_recent_and_select_takes_them() {
+        let rig = Rig::new();
+        let mut first = rig.joe();
+        let r = run(&mut first, "a SELECT INBOX");
+        assert!(r.contains("* 0 RECENT"), "{r}");
+        run(&mut first, "b LOGOUT");
+        drop(first);
+        // Delivered while nobody has the mailbox open: still recent to the next.
+        rig.deliver("joe", &msg("one"));
+        rig.deliver("joe", &msg("two"));
+        let mut examiner = rig.joe();
+        let r = run(&mut examiner, "c EXAMINE INBOX");
+        assert!(r.contains("* 2 RECENT"), "{r}");
+        let r = run(&mut examiner, "d FETCH 1 FLAGS");
+        assert!(r.contains("FLAGS (\\Recent)"), "{r}");
+        let mut selector = rig.joe();
+        let r = run(&mut selector, "e SELECT INBOX");
+        assert!(r.contains("* 2 RECENT"), "{r}");
+        let mut late = rig.joe();
+        let r = run(&mut late, "f SELECT INBOX");
+        assert!(r.contains("* 0 RECENT"), "{r}");
+        // A third arrives while all three have it open: EXAMINE shows it as
+        // recent but leaves it to the first session that selects.
+        rig.deliver("joe", &msg("three"));
+        let r = run(&mut examiner, "g NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT"), "{r}");
+        let r = run(&mut selector, "h NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT"), "{r}");
+        let r = run(&mut late, "i NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT"), "{r}");
+        // Expunging a recent message changes the count, which is said again.
+        run(&mut selector, "j STORE 1 +FLAGS.SILENT (\\Deleted)");
+        let r = run(&mut selector, "k EXPUNGE");
+        assert!(r.starts_with("* 1 EXPUNGE\r\n* 2 RECENT\r\nk OK"), "{r}");
+    }
+}
