@@ -207,9 +207,16 @@ impl Selected {
         {
             return Ok(Err(Gone));
         }
-        let same = Arc::ptr_eq(&new, &self.snap);
+        // Nothing to tell: the same snapshot, and the client's view is all of it
+        // (a command may have moved `snap` on without telling, e.g. a STORE that
+        // raced with a delivery).
+        let same = Arc::ptr_eq(&new, &self.snap)
+            && self.reported.is_empty()
+            && self.known_modseq >= new.highestmodseq()
+            && self.uids.len() == new.view.records.len()
+            && self.uids.last().copied() == new.view.records.last().map(|r| r.uid.get());
         self.snap = new;
-        if same && self.reported.is_empty() {
+        if same {
             return Ok(Ok(()));
         }
         let snap = self.snap.clone();
@@ -336,5 +343,38 @@ impl Selected {
         if self.recent.len() != recent_before {
             self.write_recent(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::names::{Name, resolve};
+    use super::super::testing::{Rig, msg};
+    use super::*;
+
+    #[test]
+    fn a_snapshot_moved_on_by_a_command_still_gets_its_news_told() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let Name::Mailbox(inbox) = resolve("joe", "INBOX") else {
+            panic!("INBOX")
+        };
+        let shared = rig.ctx.hub.open(&inbox).unwrap();
+        let mut sel = Selected::open(shared.clone(), false).unwrap();
+        rig.deliver("joe", &msg("two"));
+        // A STORE or a FETCH that set \Seen re-reads the snapshot for its own
+        // replies; the delivery in it must still be told at the next sync.
+        sel.snap = shared.current().unwrap();
+        let mut out = Out::buffered();
+        sel.sync(&mut out, true, Enabled::default())
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.take()).into_owned();
+        assert!(text.contains("* 2 EXISTS"), "{text}");
+        let mut out = Out::buffered();
+        sel.sync(&mut out, true, Enabled::default())
+            .unwrap()
+            .unwrap();
+        assert!(out.take().is_empty(), "told once");
     }
 }
