@@ -573,9 +573,11 @@ impl Session {
         out: &mut Out,
     ) -> Result<Done, Reply> {
         // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and a
-        // successful one deselects the previous (RFC 7162 3.2.11: `* OK [CLOSED]`).
+        // successful one deselects the previous. `* OK [CLOSED]` marks where the
+        // old mailbox's replies end (RFC 7162 3.2.11 for a server that offers
+        // QRESYNC, whether or not the client enabled it; RFC 9051 7.1).
         let had = self.selected.take().is_some();
-        if had && self.enabled.qresync {
+        if had {
             out.buf
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
@@ -839,6 +841,14 @@ fn store_error(e: &Error) -> (Code<'static>, String) {
 mod tests {
     use super::super::testing::{Rig, msg, run};
 
+    /// The one tagged line of a reply.
+    fn tagged<'a>(reply: &'a str, tag: &str) -> &'a str {
+        reply
+            .lines()
+            .find(|l| l.starts_with(&format!("{tag} ")))
+            .unwrap_or_else(|| panic!("no {tag} line in {reply:?}"))
+    }
+
     #[test]
     fn examine_leaves_recent_messages_recent_and_select_takes_them() {
         let rig = Rig::new();
@@ -874,5 +884,19 @@ mod tests {
         run(&mut selector, "j STORE 1 +FLAGS.SILENT (\\Deleted)");
         let r = run(&mut selector, "k EXPUNGE");
         assert!(r.starts_with("* 1 EXPUNGE\r\n* 2 RECENT\r\nk OK"), "{r}");
+    }
+
+    #[test]
+    fn a_second_select_says_closed_first() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b EXAMINE INBOX");
+        assert!(r.starts_with("* OK [CLOSED]"), "{r}");
+        let r = run(&mut s, "c SELECT Nonexistent");
+        assert!(r.starts_with("* OK [CLOSED]"), "{r}");
+        assert!(tagged(&r, "c").starts_with("c NO [NONEXISTENT]"), "{r}");
+        let r = run(&mut s, "d SELECT INBOX");
+        assert!(!r.contains("CLOSED"), "nothing was selected: {r}");
     }
 }
