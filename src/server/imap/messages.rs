@@ -164,6 +164,9 @@ impl Session {
             return Ok(outcome.modified);
         };
         sel.snap = sel.shared.current()?;
+        // A keyword new to the mailbox is announced before the FETCH that
+        // shows it, so the client knows every flag it is shown.
+        sel.announce_keywords(out);
         let changed: std::collections::HashMap<u32, u64> =
             outcome.changed.iter().map(|c| (c.uid, c.modseq)).collect();
         for &uid in &uids {

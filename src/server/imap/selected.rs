@@ -189,6 +189,15 @@ impl Selected {
         out.extend_from_slice(b")] Flags permitted\r\n");
     }
 
+    /// `* FLAGS` and PERMANENTFLAGS again when the snapshot has keywords the
+    /// client was not told of: before any FETCH that shows them.
+    pub fn announce_keywords(&mut self, out: &mut Out) {
+        if self.snap.view.keywords.len() > self.keywords {
+            self.keywords = self.snap.view.keywords.len();
+            self.write_flags(&mut out.buf);
+        }
+    }
+
     /// Brings the client up to date with the mailbox. `expunges`: whether EXPUNGE
     /// replies may be sent now (not during FETCH, STORE or SEARCH by message
     /// number, RFC 3501 7.4.1); they wait for the next command otherwise.
@@ -254,10 +263,7 @@ impl Selected {
             .filter(|&u| u > max)
             .collect();
 
-        if snap.view.keywords.len() > self.keywords {
-            self.keywords = snap.view.keywords.len();
-            self.write_flags(&mut out.buf);
-        }
+        self.announce_keywords(out);
 
         // Flag changes of messages the client already knows.
         if snap.highestmodseq() > self.known_modseq || !self.reported.is_empty() {

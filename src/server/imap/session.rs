@@ -899,4 +899,17 @@ mod tests {
         let r = run(&mut s, "d SELECT INBOX");
         assert!(!r.contains("CLOSED"), "nothing was selected: {r}");
     }
+
+    #[test]
+    fn a_new_keyword_is_announced_before_the_fetch_that_shows_it() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b STORE 1 +FLAGS (NewKeyword)");
+        let flags = r.find("* FLAGS (").expect("a FLAGS reply");
+        let fetch = r.find("* 1 FETCH").expect("a FETCH reply");
+        assert!(flags < fetch, "{r}");
+        assert!(r.contains("* OK [PERMANENTFLAGS ("), "{r}");
+    }
 }
