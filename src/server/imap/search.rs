@@ -125,9 +125,14 @@ fn header_has(c: &mut Candidate<'_>, field: &[u8], s: &[u8]) -> bool {
         .is_some_and(|t| crate::mime::search::Searchable::new(t).header(field, &n))
 }
 
+/// The day of the Date: header; a message without a readable one is dated by
+/// its internal date, as Dovecot and Cyrus do (RFC 3501 leaves it open), so
+/// that SENTBEFORE and SENTSINCE together still cover every message.
 fn sent_day(c: &mut Candidate<'_>) -> Option<i64> {
     let t = c.text()?;
-    let (y, m, d) = crate::mime::search::Searchable::new(t).sent_date()?;
+    let Some((y, m, d)) = crate::mime::search::Searchable::new(t).sent_date() else {
+        return Some(c.internal_day());
+    };
     let y = u16::try_from(y).ok()?;
     Some(
         Date {

@@ -912,4 +912,23 @@ mod tests {
         assert!(flags < fetch, "{r}");
         assert!(r.contains("* OK [PERMANENTFLAGS ("), "{r}");
     }
+
+    #[test]
+    fn sent_date_keys_use_the_internal_date_without_a_date_header() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        let m = "From: a@example.org\r\nSubject: undated\r\n\r\nx\r\n";
+        let r = run(
+            &mut s,
+            &format!(
+                "a APPEND INBOX \"01-Feb-2024 12:00:00 +0000\" {{{}+}}\r\n{m}",
+                m.len()
+            ),
+        );
+        assert!(tagged(&r, "a").starts_with("a OK"), "{r}");
+        run(&mut s, "b SELECT INBOX");
+        assert!(run(&mut s, "c SEARCH SENTBEFORE 2-Feb-2024").starts_with("* SEARCH 1\r\n"));
+        assert!(run(&mut s, "d SEARCH SENTON 1-Feb-2024").starts_with("* SEARCH 1\r\n"));
+        assert!(run(&mut s, "e SEARCH SENTSINCE 2-Feb-2024").starts_with("* SEARCH\r\n"));
+    }
 }
