@@ -144,6 +144,30 @@ fn sent_day(c: &mut Candidate<'_>) -> Option<i64> {
     )
 }
 
+/// What `RETURN (SAVE ...)` keeps for `$` (RFC 5182 2.4): with MIN or MAX and
+/// neither ALL nor COUNT, only those messages; otherwise every match. `uids`
+/// ascending.
+fn saved_result(ret: &[SearchReturn], uids: &[u32]) -> Vec<u32> {
+    let has = |r| ret.contains(&r);
+    if has(SearchReturn::All) || has(SearchReturn::Count) {
+        return uids.to_vec();
+    }
+    let (min, max) = (has(SearchReturn::Min), has(SearchReturn::Max));
+    if !min && !max {
+        return uids.to_vec();
+    }
+    let mut out = Vec::new();
+    if let (true, Some(&u)) = (min, uids.first()) {
+        out.push(u);
+    }
+    if let (true, Some(&u)) = (max, uids.last())
+        && out.last() != Some(&u)
+    {
+        out.push(u);
+    }
+    out
+}
+
 fn uses_modseq(keys: &[SearchKey]) -> bool {
     keys.iter().any(|k| match k {
         SearchKey::ModSeq { .. } => true,
@@ -205,7 +229,10 @@ impl Session {
             Some(ret) => {
                 let save = ret.contains(&SearchReturn::Save);
                 if save {
-                    self.saved = Some(hits.iter().map(|h| h.1).collect());
+                    self.saved = Some(saved_result(
+                        ret,
+                        &hits.iter().map(|h| h.1).collect::<Vec<_>>(),
+                    ));
                 }
                 // RFC 5182: RETURN (SAVE) alone gives no ESEARCH reply.
                 let shown: Vec<SearchReturn> = ret
@@ -258,5 +285,24 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SearchReturn as R;
+
+    #[test]
+    fn save_with_min_or_max_keeps_only_those() {
+        let u = [3, 5, 9];
+        assert_eq!(saved_result(&[R::Save], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min], &u), [3]);
+        assert_eq!(saved_result(&[R::Max, R::Save], &u), [9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Max], &u), [3, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Count], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Max, R::All], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Max], &[4]), [4]);
+        assert!(saved_result(&[R::Save, R::Min], &[]).is_empty());
     }
 }

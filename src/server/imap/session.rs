@@ -931,4 +931,19 @@ mod tests {
         assert!(run(&mut s, "d SEARCH SENTON 1-Feb-2024").starts_with("* SEARCH 1\r\n"));
         assert!(run(&mut s, "e SEARCH SENTSINCE 2-Feb-2024").starts_with("* SEARCH\r\n"));
     }
+
+    #[test]
+    fn searchres_with_min_saves_the_minimum_only() {
+        let rig = Rig::new();
+        for s in ["one", "two", "three"] {
+            rig.deliver("joe", &msg(s));
+        }
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b SEARCH RETURN (SAVE MIN) ALL");
+        assert!(r.contains("MIN 1"), "{r}");
+        assert!(run(&mut s, "c SEARCH $").starts_with("* SEARCH 1\r\n"));
+        run(&mut s, "d SEARCH RETURN (SAVE) ALL");
+        assert!(run(&mut s, "e SEARCH $").starts_with("* SEARCH 1 2 3\r\n"));
+    }
 }
