@@ -413,6 +413,10 @@ impl Session {
         items: &[StatusItem],
         out: &mut Out,
     ) -> Result<(), Reply> {
+        if items.contains(&StatusItem::HighestModSeq) {
+            // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
+            self.enable_condstore(out);
+        }
         let shared = self.ctx.hub.open(name).map_err(|e| self.not_found(e))?;
         let snap = shared.current()?;
         let mut line = b"* STATUS ".to_vec();

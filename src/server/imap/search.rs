@@ -187,7 +187,7 @@ impl Session {
         }
         let modseq_key = uses_modseq(&s.keys);
         if modseq_key {
-            self.enabled.condstore = true;
+            self.enable_condstore(out);
         }
         let saved = self.saved.clone();
         let Some(sel) = self.selected.as_ref() else {

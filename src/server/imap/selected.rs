@@ -70,6 +70,11 @@ impl Selected {
         })
     }
 
+    /// The HIGHESTMODSEQ of the state the client has been told of.
+    pub fn reported_modseq(&self) -> u64 {
+        self.known_modseq
+    }
+
     pub fn exists(&self) -> u32 {
         self.uids.len() as u32
     }
@@ -276,7 +281,9 @@ impl Selected {
                 }
                 out.buf
                     .extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
-                if en.qresync {
+                // RFC 7162 3.1: with CONDSTORE on, every untagged FETCH of a flag
+                // change carries the UID and the MODSEQ.
+                if en.condstore {
                     out.buf.extend_from_slice(format!("UID {uid} ").as_bytes());
                 }
                 out.buf.extend_from_slice(b"FLAGS ");

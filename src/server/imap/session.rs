@@ -272,6 +272,43 @@ impl Session {
         self.ok(out, tag, None, msg)
     }
 
+    /// The tagged OK of a command that expunged: a CONDSTORE client cannot work
+    /// out the new HIGHESTMODSEQ itself, so it is given (RFC 7162 3.2.10,
+    /// RFC 6851 4.4 for MOVE).
+    fn expunged_ok(&mut self, out: &mut Out, tag: &str, any: bool, msg: &str) -> Done {
+        if !self.sync_after(out, true) {
+            return Done::then(After::Close);
+        }
+        let highest = self
+            .selected
+            .as_ref()
+            .filter(|_| any && self.enabled.condstore)
+            .map(|s| s.reported_modseq());
+        match highest {
+            Some(m) => self.ok(out, tag, Some(&Code::HighestModSeq(m)), msg),
+            None => self.ok(out, tag, None, msg),
+        }
+    }
+
+    /// Turns CONDSTORE on for the session (RFC 7162 3.1: ENABLE, or the first
+    /// CONDSTORE-enabling command); when that happens with a mailbox selected,
+    /// the client is told the HIGHESTMODSEQ it now starts from.
+    pub(super) fn enable_condstore(&mut self, out: &mut Out) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let Some(sel) = &self.selected {
+            write::status_line(
+                &mut out.buf,
+                None,
+                Status::Ok,
+                Some(&Code::HighestModSeq(sel.reported_modseq())),
+                "Highest",
+            );
+        }
+    }
+
     fn dispatch(&mut self, cmd: Command, out: &mut Out) -> Result<Done, Reply> {
         use CommandBody as C;
         let tag = cmd.tag;
@@ -363,24 +400,25 @@ impl Session {
             }
             _ if !authed => Err(Reply::Bad("log in first".into())),
             C::Enable(caps) => {
-                let mut on = Vec::new();
-                for c in caps {
-                    match c.as_str() {
-                        "CONDSTORE" => {
-                            if !self.enabled.condstore {
-                                on.push("CONDSTORE");
-                            }
-                            self.enabled.condstore = true;
-                        }
-                        "QRESYNC" => {
-                            if !self.enabled.qresync {
-                                on.push("QRESYNC");
-                            }
-                            self.enabled.qresync = true;
-                            self.enabled.condstore = true;
-                        }
-                        _ => {}
+                // RFC 5161: ENABLED names what this command turned on, of what
+                // was asked (QRESYNC turns CONDSTORE on too, RFC 7162 3.2.3).
+                let before = self.enabled;
+                let mut on: Vec<&str> = Vec::new();
+                for c in &caps {
+                    let name = match c.as_str() {
+                        "CONDSTORE" if !before.condstore => "CONDSTORE",
+                        "QRESYNC" if !before.qresync => "QRESYNC",
+                        _ => continue,
+                    };
+                    if !on.contains(&name) {
+                        on.push(name);
                     }
+                }
+                if caps.iter().any(|c| c == "CONDSTORE" || c == "QRESYNC") {
+                    self.enable_condstore(out);
+                }
+                if caps.iter().any(|c| c == "QRESYNC") {
+                    self.enabled.qresync = true;
                 }
                 out.buf.extend_from_slice(b"* ENABLED");
                 for c in on {
@@ -480,12 +518,12 @@ impl Session {
                 Ok(self.ok(out, &tag, None, "UNSELECT completed"))
             }
             C::Expunge => {
-                self.expunge(None, out)?;
-                Ok(self.sync_ok(out, &tag, true, "EXPUNGE completed"))
+                let any = self.expunge(None, out)?;
+                Ok(self.expunged_ok(out, &tag, any, "EXPUNGE completed"))
             }
             C::UidExpunge(set) => {
-                self.expunge(Some(&set), out)?;
-                Ok(self.sync_ok(out, &tag, true, "UID EXPUNGE completed"))
+                let any = self.expunge(Some(&set), out)?;
+                Ok(self.expunged_ok(out, &tag, any, "UID EXPUNGE completed"))
             }
             C::Search(s) => {
                 let uid = s.uid;
@@ -529,8 +567,15 @@ impl Session {
                 self.copied(out, &tag, r, uid, "COPY")
             }
             C::Move { uid, set, mailbox } => {
-                let r = self.copy(uid, &set, &mailbox, true, out)?;
-                self.copied(out, &tag, r, uid, "MOVE")
+                let before = self.selected.as_ref().map_or(0, |s| s.exists());
+                self.copy(uid, &set, &mailbox, true, out)?;
+                let after = self.selected.as_ref().map_or(0, |s| s.exists());
+                let name = if uid {
+                    "UID MOVE completed"
+                } else {
+                    "MOVE completed"
+                };
+                Ok(self.expunged_ok(out, &tag, after < before, name))
             }
         }
     }
@@ -898,6 +943,70 @@ mod tests {
         assert!(tagged(&r, "c").starts_with("c NO [NONEXISTENT]"), "{r}");
         let r = run(&mut s, "d SELECT INBOX");
         assert!(!r.contains("CLOSED"), "nothing was selected: {r}");
+    }
+
+    #[test]
+    fn condstore_enabling_commands_give_highestmodseq_then_uid_and_modseq() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        rig.deliver("joe", &msg("two"));
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        // Before CONDSTORE: plain STORE replies.
+        let r = run(&mut s, "b STORE 1 +FLAGS (\\Seen)");
+        assert!(r.starts_with("* 1 FETCH (FLAGS (\\Seen))\r\n"), "{r}");
+        // FETCH MODSEQ turns it on, and the client hears where it starts.
+        let r = run(&mut s, "c FETCH 1 (MODSEQ)");
+        assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+        let r = run(&mut s, "d FETCH 1 (MODSEQ)");
+        assert!(!r.contains("HIGHESTMODSEQ"), "only once: {r}");
+        // Every untagged FETCH of a change now has UID and MODSEQ...
+        let r = run(&mut s, "e STORE 2 +FLAGS (\\Flagged)");
+        assert!(
+            r.starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+            "{r}"
+        );
+        // ... and .SILENT keeps the MODSEQ only (RFC 7162 3.1.3).
+        let r = run(&mut s, "f STORE 2 -FLAGS.SILENT (\\Flagged)");
+        assert!(r.starts_with("* 2 FETCH (UID 2 MODSEQ ("), "{r}");
+        assert!(!r.contains("FLAGS ("), "{r}");
+        // A FETCH of FLAGS alone has no MODSEQ; with the UID it has.
+        let r = run(&mut s, "g FETCH 1 (FLAGS)");
+        assert!(r.starts_with("* 1 FETCH (FLAGS (\\Seen))"), "{r}");
+        let r = run(&mut s, "h FETCH 1 (UID FLAGS)");
+        assert!(r.contains("MODSEQ ("), "{r}");
+        // Another session's change arrives with UID and MODSEQ.
+        let mut other = rig.joe();
+        run(&mut other, "i SELECT INBOX");
+        run(&mut other, "j STORE 1 +FLAGS (\\Answered)");
+        let r = run(&mut s, "k NOOP");
+        assert!(r.starts_with("* 1 FETCH (UID 1 FLAGS ("), "{r}");
+        assert!(r.contains("\\Answered") && r.contains(") MODSEQ ("), "{r}");
+        // EXPUNGE's OK tells the new HIGHESTMODSEQ.
+        run(&mut s, "l STORE 2 +FLAGS.SILENT (\\Deleted)");
+        let r = run(&mut s, "m EXPUNGE");
+        assert!(tagged(&r, "m").starts_with("m OK [HIGHESTMODSEQ "), "{r}");
+        let r = run(&mut s, "n EXPUNGE");
+        assert_eq!(
+            tagged(&r, "n"),
+            "n OK EXPUNGE completed",
+            "nothing expunged"
+        );
+    }
+
+    #[test]
+    fn enable_names_what_it_turned_on() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        let r = run(&mut s, "a ENABLE CONDSTORE QRESYNC X-UNKNOWN");
+        assert!(r.starts_with("* ENABLED CONDSTORE QRESYNC\r\n"), "{r}");
+        let r = run(&mut s, "b ENABLE QRESYNC CONDSTORE");
+        assert!(r.starts_with("* ENABLED\r\n"), "{r}");
+        let mut s = rig.joe();
+        run(&mut s, "c SELECT INBOX");
+        let r = run(&mut s, "d ENABLE QRESYNC");
+        assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+        assert!(r.contains("* ENABLED QRESYNC\r\n"), "{r}");
     }
 
     #[test]
