@@ -884,7 +884,30 @@ fn store_error(e: &Error) -> (Code<'static>, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Rig, msg, run};
+    use super::super::testing::{Rig, msg, run, stdio};
+    use super::*;
+
+    fn remote() -> Peer {
+        Peer {
+            addr: "192.0.2.7:40000".into(),
+            local: false,
+            tls: false,
+        }
+    }
+
+    fn tls_config() -> Arc<rustls::ServerConfig> {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![c.cert.der().clone()], key)
+                .unwrap(),
+        )
+    }
 
     /// The one tagged line of a reply.
     fn tagged<'a>(reply: &'a str, tag: &str) -> &'a str {
@@ -892,6 +915,37 @@ mod tests {
             .lines()
             .find(|l| l.starts_with(&format!("{tag} ")))
             .unwrap_or_else(|| panic!("no {tag} line in {reply:?}"))
+    }
+
+    #[test]
+    fn plaintext_logins_are_refused_off_loopback_before_tls() {
+        let rig = Rig::with_tls(Some(tls_config()));
+        let mut s = rig.session(None, remote());
+        let caps = run(&mut s, "a CAPABILITY");
+        assert!(caps.contains(" LOGINDISABLED"), "{caps}");
+        assert!(caps.contains(" STARTTLS"), "{caps}");
+        assert!(!caps.contains("AUTH=PLAIN"), "{caps}");
+        let r = run(&mut s, "b LOGIN joe secret");
+        assert!(tagged(&r, "b").starts_with("b NO [PRIVACYREQUIRED]"), "{r}");
+        let r = run(&mut s, "c AUTHENTICATE PLAIN AGpvZQBzZWNyZXQ=");
+        assert!(tagged(&r, "c").starts_with("c NO [PRIVACYREQUIRED]"), "{r}");
+        assert!(s.user().is_none());
+        // After STARTTLS (the connection sets the flag) they are offered.
+        s.set_tls();
+        let caps = run(&mut s, "d CAPABILITY");
+        assert!(caps.contains(" AUTH=PLAIN") && !caps.contains("LOGINDISABLED"));
+        assert!(!caps.contains("STARTTLS"), "{caps}");
+        // Loopback, a unix socket, stdio: no TLS needed.
+        let mut local = rig.session(None, stdio());
+        let caps = run(&mut local, "e CAPABILITY");
+        assert!(caps.contains(" AUTH=PLAIN") && !caps.contains("LOGINDISABLED"));
+        // Without a certificate there is no STARTTLS to offer.
+        let rig = Rig::new();
+        let mut s = rig.session(None, remote());
+        let caps = run(&mut s, "f CAPABILITY");
+        assert!(caps.contains(" LOGINDISABLED") && !caps.contains("STARTTLS"));
+        let r = run(&mut s, "g STARTTLS");
+        assert!(tagged(&r, "g").starts_with("g NO"), "{r}");
     }
 
     #[test]
