@@ -1,0 +1,203 @@
+//! What the real-client tests share: a store made with the real binary, an IMAP
+//! session over pipes with a time limit on every reply, and skips that say why.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_msgstore");
+
+/// This test binary's directory: the scripts and fixtures beside the code.
+pub fn here() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap_clients")
+}
+
+/// Says why a test is skipped, on the real standard error (libtest does not
+/// capture it), so every run's output shows `SKIPPED <test>: <why>`.
+pub fn skip(why: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("an imap client test")
+        .to_owned();
+    eprintln!("skipping: {why}");
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED {name}: {why}");
+}
+
+/// A store in a temporary directory with users joe and ann.
+pub struct Store {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        let s = Store { _tmp: tmp, root };
+        s.ok(&["init"]);
+        s.ok(&["user", "add", "joe", "ann"]);
+        s
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--store")
+            .arg(&self.root)
+            .env_remove("MSGSTORE_ROOT")
+            .env_remove("MSGSTORE_FAULT")
+            .env("MSGSTORE_LOCK_TIMEOUT", "5");
+        c
+    }
+
+    pub fn run(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let o = child.wait_with_output().unwrap();
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args, b"");
+        assert_eq!(r.code, 0, "msgstore {args:?}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    }
+}
+
+/// One IMAP session with a server on the other end of two pipes (`msgstore serve
+/// --stdio`, Dovecot's `imap`). A reader thread splits the replies into response
+/// lines, each with its literals inline, so every wait has a time limit.
+pub struct Pipe {
+    child: Child,
+    w: ChildStdin,
+    rx: mpsc::Receiver<Vec<u8>>,
+    n: u32,
+    pub greeting: Vec<u8>,
+}
+
+/// How long one reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The bytes of one response line, with its literals, from `r`; `None` at EOF.
+fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    if r.read_until(b'\n', &mut line).ok()? == 0 {
+        return None;
+    }
+    loop {
+        let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
+        let Some(open) = body.iter().rposition(|&b| b == b'{') else {
+            return Some(line);
+        };
+        let Some(n) = body
+            .strip_suffix(b"}")
+            .and_then(|b| std::str::from_utf8(&b[open + 1..]).ok())
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            return Some(line);
+        };
+        let mut data = vec![0u8; n];
+        r.read_exact(&mut data).ok()?;
+        line.extend_from_slice(&data);
+        let mut rest = Vec::new();
+        if r.read_until(b'\n', &mut rest).ok()? == 0 {
+            return Some(line);
+        }
+        line.extend_from_slice(&rest);
+    }
+}
+
+impl Pipe {
+    pub fn start(mut c: Command) -> Pipe {
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let w = child.stdin.take().unwrap();
+        let mut r = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(l) = read_response(&mut r) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Pipe {
+            child,
+            w,
+            rx,
+            n: 0,
+            greeting: Vec::new(),
+        };
+        p.greeting = p.next().expect("no greeting");
+        p
+    }
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        match self.rx.recv_timeout(REPLY_TIMEOUT) {
+            Ok(l) => Some(l),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no reply within {REPLY_TIMEOUT:?}"),
+        }
+    }
+
+    /// Sends one command (its tag added; `literal`, if any, is sent as a LITERAL+
+    /// `{n+}` at the end) and gives every response line up to the tagged one.
+    pub fn cmd_with(&mut self, c: &[u8], literal: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        let mut line = format!("{tag} ").into_bytes();
+        line.extend_from_slice(c);
+        if let Some(l) = literal {
+            line.extend_from_slice(format!(" {{{}+}}\r\n", l.len()).as_bytes());
+            line.extend_from_slice(l);
+        }
+        line.extend_from_slice(b"\r\n");
+        self.w.write_all(&line).unwrap();
+        self.w.flush().unwrap();
+        let mut out = Vec::new();
+        let prefix = format!("{tag} ").into_bytes();
+        while let Some(l) = self.next() {
+            let done = l.starts_with(&prefix);
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+        out.push(b"<connection closed>".to_vec());
+        out
+    }
+
+    pub fn cmd(&mut self, c: &str) -> Vec<Vec<u8>> {
+        self.cmd_with(c.as_bytes(), None)
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

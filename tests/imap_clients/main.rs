@@ -1,0 +1,8 @@
+//! Real IMAP servers and clients against `msgstore serve`. A test whose tool is
+//! missing says `SKIPPED <test>: <why>` on stderr and passes.
+//!
+//! - `dovecot`: one scripted session side by side with Dovecot's `imap`.
+
+mod canon;
+mod dovecot;
+mod harness;
