@@ -52,9 +52,10 @@ fn special_use_bits(names: &[String]) -> Result<u32, Reply> {
     for n in names {
         match SPECIAL_USE.iter().find(|(_, s)| s.eq_ignore_ascii_case(n)) {
             Some((b, _)) => bits |= b,
+            // RFC 6154 3: an attribute the server does not support is USEATTR.
             None => {
                 return Err(Reply::No(
-                    Some(Code::Cannot),
+                    Some(Code::UseAttr),
                     format!("{n} is not a SPECIAL-USE attribute this server keeps"),
                 ));
             }
@@ -490,5 +491,21 @@ mod tests {
         all.insert("Work".to_owned(), listed(true, true));
         assert_eq!(lsub_lines("%", &all)["Work"], "");
         assert_eq!(lsub_lines("Work/%", &all)["Work/Projects"], "");
+    }
+
+    #[test]
+    fn an_unknown_special_use_is_useattr() {
+        assert_eq!(special_use_bits(&["\\sent".into()]).ok(), Some(sent()));
+        match special_use_bits(&["\\Bogus".into()]) {
+            Err(Reply::No(Some(Code::UseAttr), _)) => {}
+            _ => panic!("not USEATTR"),
+        }
+    }
+
+    fn sent() -> u32 {
+        SPECIAL_USE
+            .iter()
+            .find(|(_, n)| *n == "\\Sent")
+            .map_or(0, |(b, _)| *b)
     }
 }
