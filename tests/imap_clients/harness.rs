@@ -1,11 +1,15 @@
-//! What the real-client tests share: a store made with the real binary, an IMAP
-//! session over pipes with a time limit on every reply, and skips that say why.
+//! What the real-client tests share: a store made with the real binary, a user
+//! with a password, `msgstore serve` on a loopback port (optionally with a test
+//! certificate), an IMAP session over pipes, the Python to run, and skips that
+//! say why.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_msgstore");
 
@@ -47,6 +51,11 @@ impl Store {
         s
     }
 
+    /// A scratch path beside the store.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self._tmp.path().join(name)
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--store")
@@ -81,6 +90,155 @@ impl Store {
         assert_eq!(r.code, 0, "msgstore {args:?}: {}{}", r.stdout, r.stderr);
         r.stdout
     }
+
+    /// Sets a user's password the way `user passwd` will: an Argon2id PHC string
+    /// in the user record, through the library.
+    pub fn set_password(&self, user: &str, password: &str) {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"imap-client-test").unwrap();
+        let phc = argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        let store = msgstore::store::Store::open(&self.root).unwrap();
+        let db = msgstore::db::users::open_rw(&store).unwrap();
+        msgstore::db::users::update(&db, user, |r| r.password = Some(phc)).unwrap();
+    }
+}
+
+/// A running `msgstore serve --imap 127.0.0.1:PORT`; what it logs is kept.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, as PEM files.
+pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let c =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub fn start(s: &Store, extra: &[&str]) -> Server {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = s
+            .cmd()
+            .args(["serve", "--imap", &addr])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
+                l.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&addr).is_err() {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("serve exited ({st}): {}", log.lock().unwrap());
+            }
+            assert!(Instant::now() < deadline, "serve did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Python 3 that can import `module` (`MSGSTORE_TEST_PYTHON` first, then
+/// `python3` on PATH), or `None`.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(p) = std::env::var("MSGSTORE_TEST_PYTHON") {
+        candidates.push(p.into());
+    }
+    candidates.push("python3".into());
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// Runs a child to its end, killing it past `limit`: (status, stdout, stderr).
+pub fn run_bounded(c: &mut Command, limit: Duration) -> (i32, String, String) {
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let e = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+            let o = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
+            panic!("child ran longer than {limit:?}: a hang\nstdout:\n{o}\nstderr:\n{e}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&t_out.join().unwrap()).into_owned(),
+        String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
+    )
 }
 
 /// One IMAP session with a server on the other end of two pipes (`msgstore serve

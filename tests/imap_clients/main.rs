@@ -1,8 +1,10 @@
 //! Real IMAP servers and clients against `msgstore serve`. A test whose tool is
 //! missing says `SKIPPED <test>: <why>` on stderr and passes.
 //!
-//! - `dovecot`: one scripted session side by side with Dovecot's `imap`.
+//! - `dovecot`: one scripted session side by side with Dovecot's `imap`;
+//! - `imaplib`: Python's imaplib through every command and extension.
 
 mod canon;
 mod dovecot;
 mod harness;
+mod imaplib;
