@@ -429,8 +429,13 @@ impl Session {
             }
             let v: u64 = match it {
                 StatusItem::Messages => snap.view.records.len() as u64,
-                // Recent messages belong to the session that selects the mailbox.
-                StatusItem::Recent => 0,
+                // The messages that are \Recent to the next session that selects
+                // the mailbox (those a selected session took are its own).
+                StatusItem::Recent => {
+                    let from = shared.peek_recent(snap.uidnext());
+                    let i = snap.view.records.partition_point(|r| r.uid.get() < from);
+                    (snap.view.records.len() - i) as u64
+                }
                 StatusItem::UidNext => u64::from(snap.uidnext()),
                 StatusItem::UidValidity => u64::from(snap.uidvalidity()),
                 StatusItem::Unseen => snap

@@ -960,6 +960,8 @@ mod tests {
         rig.deliver("joe", &msg("one"));
         rig.deliver("joe", &msg("two"));
         let mut examiner = rig.joe();
+        let r = run(&mut examiner, "b2 STATUS INBOX (RECENT MESSAGES)");
+        assert!(r.starts_with("* STATUS INBOX (RECENT 2 MESSAGES 2)"), "{r}");
         let r = run(&mut examiner, "c EXAMINE INBOX");
         assert!(r.contains("* 2 RECENT"), "{r}");
         let r = run(&mut examiner, "d FETCH 1 FLAGS");
@@ -970,6 +972,8 @@ mod tests {
         let mut late = rig.joe();
         let r = run(&mut late, "f SELECT INBOX");
         assert!(r.contains("* 0 RECENT"), "{r}");
+        let r = run(&mut late, "f2 STATUS INBOX (RECENT)");
+        assert!(r.starts_with("* STATUS INBOX (RECENT 0)"), "{r}");
         // A third arrives while all three have it open: EXAMINE shows it as
         // recent but leaves it to the first session that selects.
         rig.deliver("joe", &msg("three"));
