@@ -631,6 +631,14 @@ impl Session {
                 "QRESYNC parameter without ENABLE QRESYNC".into(),
             ));
         }
+        if let Some((seqs, uids)) = params.qresync.as_ref().and_then(|q| q.seq_match.as_ref())
+            && set_len(seqs) != set_len(uids)
+        {
+            // RFC 7162 3.2.5: the message numbers and the UIDs pair up one to one.
+            return Err(Reply::Bad(
+                "QRESYNC: the known sequence set and UID set differ in size".into(),
+            ));
+        }
         if params.condstore {
             self.enabled.condstore = true;
         }
@@ -824,6 +832,13 @@ impl Session {
     pub fn idle_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.selected.as_ref().map(|s| s.shared.subscribe())
     }
+}
+
+/// How many numbers a set names (`*` counts as one, `$` as none).
+fn set_len(s: &super::proto::SequenceSet) -> u64 {
+    s.ranges(u32::MAX)
+        .map(|(lo, hi)| u64::from(hi.min(u32::MAX - 1)) - u64::from(lo.min(u32::MAX - 1)) + 1)
+        .sum()
 }
 
 /// A command's failure, as the session answers it.
@@ -1050,6 +1065,18 @@ mod tests {
             "n OK EXPUNGE completed",
             "nothing expunged"
         );
+    }
+
+    #[test]
+    fn qresync_sequence_match_sets_must_pair_up() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let mut s = rig.joe();
+        run(&mut s, "a ENABLE QRESYNC");
+        let r = run(&mut s, "b SELECT INBOX (QRESYNC (1 1 1:10 (1:2 3:5)))");
+        assert!(tagged(&r, "b").starts_with("b BAD"), "{r}");
+        let r = run(&mut s, "c SELECT INBOX (QRESYNC (1 1 1:10 (1:2 3,5)))");
+        assert!(tagged(&r, "c").starts_with("c OK"), "{r}");
     }
 
     #[test]
