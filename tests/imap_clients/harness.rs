@@ -254,6 +254,8 @@ pub struct Pipe {
 
 /// How long one reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Response lines one command may get (the sessions here give at most hundreds).
+const MAX_LINES: usize = 100_000;
 
 /// The bytes of one response line, with its literals, from `r`; `None` at EOF.
 fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
@@ -343,6 +345,10 @@ impl Pipe {
             if done {
                 return out;
             }
+            assert!(
+                out.len() < MAX_LINES,
+                "{MAX_LINES} lines and no tagged reply"
+            );
         }
         out.push(b"<connection closed>".to_vec());
         out
