@@ -71,7 +71,26 @@ pub struct Shared {
     /// Messages at or above this UID are `\Recent` to the next session that
     /// selects the mailbox (RFC 3501 2.3.2: one session sees each as recent).
     recent_from: Mutex<Option<u32>>,
+    /// The UIDVALIDITY `recent_from` belongs to.
+    uidvalidity: Mutex<Option<u32>>,
+    /// Where `recent_from` is kept while nobody has the mailbox open, so that
+    /// messages that arrive between sessions are still recent to the next.
+    marks: Arc<Mutex<Marks>>,
     _watcher: Arc<Watcher>,
+}
+
+/// Per mailbox, the UIDVALIDITY and the `\Recent` mark of the last [`Shared`]
+/// that had it open.
+type Marks = HashMap<MailboxName, (u32, u32)>;
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let from = *lock(&self.recent_from);
+        let uv = *lock(&self.uidvalidity);
+        if let (Some(from), Some(uv)) = (from, uv) {
+            lock(&self.marks).insert(self.open.name().clone(), (uv, from));
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -136,12 +155,40 @@ impl Shared {
         *r = Some(uidnext.max(from));
         from
     }
+
+    /// The UID from which messages are `\Recent`, without taking them: a
+    /// read-only session (EXAMINE) shows them but must not clear them (RFC 3501
+    /// 6.3.2).
+    pub fn peek_recent(&self, uidnext: u32) -> u32 {
+        lock(&self.recent_from).unwrap_or(uidnext)
+    }
+
+    /// Sets the `\Recent` mark of a mailbox this process has just opened: the
+    /// mark its last holder left if the mailbox is still the same one, else the
+    /// UIDNEXT now (what arrives from now on is recent). Reads the header, so
+    /// it is called without the hub's lock.
+    fn prime_recent(&self) {
+        let Ok(h) = self.open.header() else { return };
+        let uv = h.uidvalidity.get();
+        let kept = lock(&self.marks)
+            .get(self.open.name())
+            .copied()
+            .filter(|(v, _)| *v == uv);
+        let mut r = lock(&self.recent_from);
+        if r.is_none() {
+            *r = Some(kept.map_or(h.uidnext.get(), |(_, from)| from));
+            *lock(&self.uidvalidity) = Some(uv);
+        }
+    }
 }
 
 /// Every mailbox the server has open.
 pub struct Hub {
     store: Store,
     boxes: Mutex<HashMap<MailboxName, Weak<Shared>>>,
+    /// `\Recent` marks of mailboxes nobody has open (one entry per mailbox
+    /// opened since the server started).
+    marks: Arc<Mutex<Marks>>,
 }
 
 impl Hub {
@@ -149,6 +196,7 @@ impl Hub {
         Arc::new(Hub {
             store,
             boxes: Mutex::new(HashMap::new()),
+            marks: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -159,10 +207,18 @@ impl Hub {
     /// The shared handle of `name`, opened if nobody has it open. Fails as
     /// `OpenMailbox::at` does for a mailbox that does not exist.
     pub fn open(&self, name: &MailboxName) -> Result<Arc<Shared>> {
+        let (shared, new) = self.open_shared(name)?;
+        if new {
+            shared.prime_recent();
+        }
+        Ok(shared)
+    }
+
+    fn open_shared(&self, name: &MailboxName) -> Result<(Arc<Shared>, bool)> {
         let mut boxes = lock(&self.boxes);
         if let Some(s) = boxes.get(name).and_then(Weak::upgrade) {
             if s.open.dir().is_dir() {
-                return Ok(s);
+                return Ok((s, false));
             }
             // Deleted or renamed since: forget it.
             boxes.remove(name);
@@ -180,11 +236,13 @@ impl Hub {
             snapshot: Mutex::new(None),
             changes,
             recent_from: Mutex::new(None),
+            uidvalidity: Mutex::new(None),
+            marks: self.marks.clone(),
             _watcher: watcher,
         });
         boxes.retain(|_, w| w.strong_count() > 0);
         boxes.insert(name.clone(), Arc::downgrade(&shared));
-        Ok(shared)
+        Ok((shared, true))
     }
 
     /// Tells the sessions that have `name` open that it changed (a write made
@@ -200,6 +258,7 @@ impl Hub {
     pub fn forget(&self, name: &MailboxName) {
         let mut boxes = lock(&self.boxes);
         boxes.retain(|n, w| w.strong_count() > 0 && !n.is_within(name) && n != name);
+        lock(&self.marks).retain(|n, _| !n.is_within(name) && n != name);
     }
 
     /// One round of the poller: the mailboxes someone waits on whose index file

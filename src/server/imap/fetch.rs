@@ -119,9 +119,9 @@ impl Session {
         if f.vanished && !en.qresync {
             return Err(Reply::Bad("VANISHED needs ENABLE QRESYNC".into()));
         }
-        if f.changed_since.is_some() {
-            // RFC 7162 3.1: CHANGEDSINCE is a CONDSTORE-enabling command.
-            self.enabled.condstore = true;
+        if f.changed_since.is_some() || f.items.contains(&FetchItem::ModSeq) {
+            // RFC 7162 3.1: CHANGEDSINCE and MODSEQ are CONDSTORE-enabling.
+            self.enable_condstore(out);
         }
         let en = super::selected::Enabled {
             condstore: self.enabled.condstore,
@@ -364,7 +364,9 @@ fn write_one(
         first = false;
     };
     let uid = rec.uid.get();
-    let wants_uid = f.uid || f.items.contains(&FetchItem::Uid);
+    // RFC 7162 3.1: once CONDSTORE is on, a FETCH that set \Seen shows the
+    // message's UID and MODSEQ, as every untagged FETCH of a flag change does.
+    let wants_uid = f.uid || f.items.contains(&FetchItem::Uid) || (show_flags && en.condstore);
     if wants_uid {
         sep(b);
         b.extend_from_slice(format!("UID {uid}").as_bytes());
@@ -442,14 +444,19 @@ fn write_one(
         }
     }
     if show_flags && !flags_done {
-        flags_done = true;
         sep(b);
         b.extend_from_slice(b"FLAGS ");
         b.extend_from_slice(&sel.flags_of(rec));
     }
-    // Messages whose flags a body read just changed show their flags; CONDSTORE
-    // clients are shown MODSEQ with every FETCH (RFC 7162 3.1.4.1).
-    if !modseq_done && (en.condstore && (f.changed_since.is_some() || flags_done)) {
+    // Messages whose flags a body read just changed show their flags. CONDSTORE
+    // clients are shown MODSEQ with CHANGEDSINCE, with a change this FETCH made,
+    // and with FLAGS when the UID is asked for too (RFC 7162 3.1: a FETCH
+    // without UID or MODSEQ gets no MODSEQ; Dovecot draws the line the same way).
+    let asked_flags = f.items.contains(&FetchItem::Flags);
+    if !modseq_done
+        && en.condstore
+        && (f.changed_since.is_some() || show_flags || (asked_flags && wants_uid))
+    {
         sep(b);
         b.extend_from_slice(format!("MODSEQ ({})", rec.modseq.get()).as_bytes());
     }

@@ -52,9 +52,10 @@ fn special_use_bits(names: &[String]) -> Result<u32, Reply> {
     for n in names {
         match SPECIAL_USE.iter().find(|(_, s)| s.eq_ignore_ascii_case(n)) {
             Some((b, _)) => bits |= b,
+            // RFC 6154 3: an attribute the server does not support is USEATTR.
             None => {
                 return Err(Reply::No(
-                    Some(Code::Cannot),
+                    Some(Code::UseAttr),
                     format!("{n} is not a SPECIAL-USE attribute this server keeps"),
                 ));
             }
@@ -65,6 +66,36 @@ fn special_use_bits(names: &[String]) -> Result<u32, Reply> {
 
 fn wait() -> Wait {
     Wait::For(LIST_CHANGE_GRACE)
+}
+
+/// The names LSUB answers for pattern `full`, with their attributes. RFC 3501
+/// 6.3.9: when `%` stops a match above a subscribed name (`foo/bar` subscribed,
+/// pattern `%`), the level it stops at (`foo`) is answered, flagged `\Noselect`
+/// unless it is itself subscribed.
+fn lsub_lines(full: &str, all: &BTreeMap<String, Listed>) -> BTreeMap<String, &'static str> {
+    let mut shown: BTreeMap<String, &'static str> = BTreeMap::new();
+    for (name, info) in all {
+        if !info.subscribed {
+            continue;
+        }
+        if names::matches(full, name) {
+            shown.insert(name.clone(), if info.exists { "" } else { "\\Noselect" });
+            continue;
+        }
+        if !full.contains('%') {
+            continue;
+        }
+        let mut parts: Vec<&str> = name.split(names::SEPARATOR).collect();
+        while parts.len() > 1 {
+            parts.pop();
+            let parent = parts.join("/");
+            if names::matches(full, &parent) {
+                shown.entry(parent).or_insert("\\Noselect");
+                break;
+            }
+        }
+    }
+    shown
 }
 
 impl Session {
@@ -367,14 +398,10 @@ impl Session {
         }
         let full = names::pattern(&reference, &pattern);
         let all = self.visible(true)?;
-        for (name, info) in &all {
-            if !info.subscribed || !names::matches(&full, name) {
-                continue;
-            }
-            let attrs = if info.exists { "" } else { "\\Noselect" };
+        for (name, attrs) in lsub_lines(&full, &all) {
             out.buf
                 .extend_from_slice(format!("* LSUB ({attrs}) \"/\" ").as_bytes());
-            write::mailbox(&mut out.buf, name, false);
+            write::mailbox(&mut out.buf, &name, false);
             out.buf.extend_from_slice(b"\r\n");
         }
         Ok(())
@@ -397,6 +424,10 @@ impl Session {
         items: &[StatusItem],
         out: &mut Out,
     ) -> Result<(), Reply> {
+        if items.contains(&StatusItem::HighestModSeq) {
+            // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
+            self.enable_condstore(out);
+        }
         let shared = self.ctx.hub.open(name).map_err(|e| self.not_found(e))?;
         let snap = shared.current()?;
         let mut line = b"* STATUS ".to_vec();
@@ -408,8 +439,13 @@ impl Session {
             }
             let v: u64 = match it {
                 StatusItem::Messages => snap.view.records.len() as u64,
-                // Recent messages belong to the session that selects the mailbox.
-                StatusItem::Recent => 0,
+                // The messages that are \Recent to the next session that selects
+                // the mailbox (those a selected session took are its own).
+                StatusItem::Recent => {
+                    let from = shared.peek_recent(snap.uidnext());
+                    let i = snap.view.records.partition_point(|r| r.uid.get() < from);
+                    (snap.view.records.len() - i) as u64
+                }
                 StatusItem::UidNext => u64::from(snap.uidnext()),
                 StatusItem::UidValidity => u64::from(snap.uidvalidity()),
                 StatusItem::Unseen => snap
@@ -425,5 +461,66 @@ impl Session {
         line.extend_from_slice(b")\r\n");
         out.buf.extend_from_slice(&line);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(exists: bool, subscribed: bool) -> Listed {
+        Listed {
+            exists,
+            subscribed,
+            ..Listed::default()
+        }
+    }
+
+    #[test]
+    fn lsub_percent_answers_the_level_above_a_subscribed_child_as_noselect() {
+        let mut all = BTreeMap::new();
+        all.insert("Archive".to_owned(), listed(true, true));
+        all.insert("Work".to_owned(), listed(true, false));
+        all.insert("Work/Projects".to_owned(), listed(true, true));
+        all.insert("Gone/Deep/Box".to_owned(), listed(false, true));
+        let got = lsub_lines("%", &all);
+        let want: Vec<(&str, &str)> = vec![
+            ("Archive", ""),
+            ("Gone", "\\Noselect"),
+            ("Work", "\\Noselect"),
+        ];
+        assert_eq!(
+            got.iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            want
+        );
+        // `*` reaches the subscribed names themselves, and nothing else.
+        let got = lsub_lines("*", &all);
+        assert_eq!(
+            got.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["Archive", "Gone/Deep/Box", "Work/Projects"]
+        );
+        assert_eq!(got["Gone/Deep/Box"], "\\Noselect");
+        // A subscribed parent is answered as itself.
+        all.insert("Work".to_owned(), listed(true, true));
+        assert_eq!(lsub_lines("%", &all)["Work"], "");
+        assert_eq!(lsub_lines("Work/%", &all)["Work/Projects"], "");
+    }
+
+    #[test]
+    fn an_unknown_special_use_is_useattr() {
+        assert_eq!(special_use_bits(&["\\sent".into()]).ok(), Some(sent()));
+        match special_use_bits(&["\\Bogus".into()]) {
+            Err(Reply::No(Some(Code::UseAttr), _)) => {}
+            _ => panic!("not USEATTR"),
+        }
+    }
+
+    fn sent() -> u32 {
+        SPECIAL_USE
+            .iter()
+            .find(|(_, n)| *n == "\\Sent")
+            .map_or(0, |(b, _)| *b)
     }
 }

@@ -98,11 +98,12 @@ impl Session {
         Ok((uidvalidity, uid))
     }
 
+    /// EXPUNGE and UID EXPUNGE; `Ok(true)` when something was expunged.
     pub(super) fn expunge(
         &mut self,
         set: Option<&SequenceSet>,
         out: &mut Out,
-    ) -> Result<(), Reply> {
+    ) -> Result<bool, Reply> {
         let en = self.enabled;
         let saved = self.saved.clone();
         let sel = self.read_write()?;
@@ -119,11 +120,15 @@ impl Session {
         if let Some(sel) = self.selected.as_mut() {
             sel.expunged(&gone, out, en);
         }
-        Ok(())
+        Ok(!gone.is_empty())
     }
 
     /// STORE: gives the UIDs left alone by UNCHANGEDSINCE (for `[MODIFIED]`).
     pub(super) fn store(&mut self, s: &Store, out: &mut Out) -> Result<Vec<u32>, Reply> {
+        if s.unchanged_since.is_some() {
+            // RFC 7162 3.1: UNCHANGEDSINCE is a CONDSTORE-enabling command.
+            self.enable_condstore(out);
+        }
         let en = self.enabled;
         let saved = self.saved.clone();
         let sel = self.read_write()?;
@@ -164,6 +169,9 @@ impl Session {
             return Ok(outcome.modified);
         };
         sel.snap = sel.shared.current()?;
+        // A keyword new to the mailbox is announced before the FETCH that
+        // shows it, so the client knows every flag it is shown.
+        sel.announce_keywords(out);
         let changed: std::collections::HashMap<u32, u64> =
             outcome.changed.iter().map(|c| (c.uid, c.modseq)).collect();
         for &uid in &uids {
@@ -185,16 +193,21 @@ impl Session {
             }
             out.buf
                 .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-            if s.uid || en.qresync {
-                out.buf.extend_from_slice(format!("UID {uid} ").as_bytes());
+            let mut items: Vec<Vec<u8>> = Vec::new();
+            if s.uid || en.condstore {
+                items.push(format!("UID {uid}").into_bytes());
             }
-            out.buf.extend_from_slice(b"FLAGS ");
-            let f = sel.flags_of(&r);
-            out.buf.extend_from_slice(&f);
+            // .SILENT with CONDSTORE: the MODSEQ only, as RFC 7162 3.1.3's
+            // example shows; the client knows the flags it set.
+            if !s.silent {
+                let mut f = b"FLAGS ".to_vec();
+                f.extend_from_slice(&sel.flags_of(&r));
+                items.push(f);
+            }
             if en.condstore || s.unchanged_since.is_some() {
-                out.buf
-                    .extend_from_slice(format!(" MODSEQ ({})", r.modseq.get()).as_bytes());
+                items.push(format!("MODSEQ ({})", r.modseq.get()).into_bytes());
             }
+            out.buf.extend_from_slice(&items.join(&b' '));
             out.buf.extend_from_slice(b")\r\n");
             out.maybe_flush();
         }

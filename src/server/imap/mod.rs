@@ -24,6 +24,8 @@ mod quota;
 mod search;
 mod selected;
 mod session;
+#[cfg(test)]
+mod testing;
 
 pub use auth::Penalties;
 pub use session::Peer;

@@ -88,13 +88,18 @@ pub fn imap_name(user: &str, name: &MailboxName) -> Option<String> {
 
 /// RFC 3501 6.3.8: the reference and the pattern make one pattern; `*` matches
 /// anything, `%` anything but the separator. Matched on decoded names.
+///
+/// They are joined as they are, as Dovecot, Cyrus and Courier join them (the
+/// RFC leaves a reference without a trailing separator to the server): `LIST
+/// "Work" "*"` is `Work*`, which names Work itself and all below it, and is
+/// what clients such as imapclient send to list a folder with its children.
 pub fn pattern(reference: &str, pat: &str) -> String {
-    if pat.starts_with(SEPARATOR) || reference.is_empty() {
-        pat.to_owned()
-    } else if reference.ends_with(SEPARATOR) {
-        format!("{reference}{pat}")
-    } else {
-        format!("{reference}{SEPARATOR}{pat}")
+    match (
+        reference.strip_suffix(SEPARATOR),
+        pat.strip_prefix(SEPARATOR),
+    ) {
+        (Some(r), Some(p)) => format!("{r}{SEPARATOR}{p}"),
+        _ => format!("{reference}{pat}"),
     }
 }
 
@@ -223,7 +228,13 @@ mod tests {
         assert!(matches(&long, &"x".repeat(300)));
         assert!(!matches(&format!("{long}y"), &"x".repeat(300)));
         assert_eq!(pattern("a/", "b"), "a/b");
-        assert_eq!(pattern("a", "b"), "a/b");
+        assert_eq!(pattern("a", "b"), "ab");
+        assert_eq!(pattern("a", "/b"), "a/b");
+        assert_eq!(pattern("a/", "/b"), "a/b");
         assert_eq!(pattern("", "b"), "b");
+        // A folder and all below it, as imapclient lists them.
+        let p = pattern("__imapclient", "*");
+        assert!(matches(&p, "__imapclient") && matches(&p, "__imapclient/x/y"));
+        assert!(!matches(&p, "INBOX"));
     }
 }

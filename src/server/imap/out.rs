@@ -24,6 +24,16 @@ impl Out {
         }
     }
 
+    /// Replies kept in `buf` until taken (tests).
+    #[cfg(test)]
+    pub fn buffered() -> Out {
+        Out {
+            buf: Vec::new(),
+            tx: None,
+            closed: false,
+        }
+    }
+
     /// Hands over what is gathered if it is a chunk's worth. Blocking: call it
     /// only on a blocking thread (the streaming case is only made there).
     pub fn maybe_flush(&mut self) {

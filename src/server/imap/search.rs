@@ -125,9 +125,14 @@ fn header_has(c: &mut Candidate<'_>, field: &[u8], s: &[u8]) -> bool {
         .is_some_and(|t| crate::mime::search::Searchable::new(t).header(field, &n))
 }
 
+/// The day of the Date: header; a message without a readable one is dated by
+/// its internal date, as Dovecot and Cyrus do (RFC 3501 leaves it open), so
+/// that SENTBEFORE and SENTSINCE together still cover every message.
 fn sent_day(c: &mut Candidate<'_>) -> Option<i64> {
     let t = c.text()?;
-    let (y, m, d) = crate::mime::search::Searchable::new(t).sent_date()?;
+    let Some((y, m, d)) = crate::mime::search::Searchable::new(t).sent_date() else {
+        return Some(c.internal_day());
+    };
     let y = u16::try_from(y).ok()?;
     Some(
         Date {
@@ -137,6 +142,30 @@ fn sent_day(c: &mut Candidate<'_>) -> Option<i64> {
         }
         .days_since_epoch(),
     )
+}
+
+/// What `RETURN (SAVE ...)` keeps for `$` (RFC 5182 2.4): with MIN or MAX and
+/// neither ALL nor COUNT, only those messages; otherwise every match. `uids`
+/// ascending.
+fn saved_result(ret: &[SearchReturn], uids: &[u32]) -> Vec<u32> {
+    let has = |r| ret.contains(&r);
+    if has(SearchReturn::All) || has(SearchReturn::Count) {
+        return uids.to_vec();
+    }
+    let (min, max) = (has(SearchReturn::Min), has(SearchReturn::Max));
+    if !min && !max {
+        return uids.to_vec();
+    }
+    let mut out = Vec::new();
+    if let (true, Some(&u)) = (min, uids.first()) {
+        out.push(u);
+    }
+    if let (true, Some(&u)) = (max, uids.last())
+        && out.last() != Some(&u)
+    {
+        out.push(u);
+    }
+    out
 }
 
 fn uses_modseq(keys: &[SearchKey]) -> bool {
@@ -158,7 +187,7 @@ impl Session {
         }
         let modseq_key = uses_modseq(&s.keys);
         if modseq_key {
-            self.enabled.condstore = true;
+            self.enable_condstore(out);
         }
         let saved = self.saved.clone();
         let Some(sel) = self.selected.as_ref() else {
@@ -200,7 +229,10 @@ impl Session {
             Some(ret) => {
                 let save = ret.contains(&SearchReturn::Save);
                 if save {
-                    self.saved = Some(hits.iter().map(|h| h.1).collect());
+                    self.saved = Some(saved_result(
+                        ret,
+                        &hits.iter().map(|h| h.1).collect::<Vec<_>>(),
+                    ));
                 }
                 // RFC 5182: RETURN (SAVE) alone gives no ESEARCH reply.
                 let shown: Vec<SearchReturn> = ret
@@ -253,5 +285,24 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SearchReturn as R;
+
+    #[test]
+    fn save_with_min_or_max_keeps_only_those() {
+        let u = [3, 5, 9];
+        assert_eq!(saved_result(&[R::Save], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min], &u), [3]);
+        assert_eq!(saved_result(&[R::Max, R::Save], &u), [9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Max], &u), [3, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Count], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Max, R::All], &u), [3, 5, 9]);
+        assert_eq!(saved_result(&[R::Save, R::Min, R::Max], &[4]), [4]);
+        assert!(saved_result(&[R::Save, R::Min], &[]).is_empty());
     }
 }

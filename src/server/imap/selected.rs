@@ -50,7 +50,11 @@ impl Selected {
     pub fn open(shared: Arc<Shared>, read_only: bool) -> Result<Selected> {
         let snap = shared.current()?;
         let uids: Vec<u32> = snap.view.records.iter().map(|r| r.uid.get()).collect();
-        let from = shared.take_recent(snap.uidnext());
+        let from = if read_only {
+            shared.peek_recent(snap.uidnext())
+        } else {
+            shared.take_recent(snap.uidnext())
+        };
         let recent = uids.iter().copied().filter(|&u| u >= from).collect();
         Ok(Selected {
             known_modseq: snap.highestmodseq(),
@@ -64,6 +68,11 @@ impl Selected {
             recent,
             reported: HashMap::new(),
         })
+    }
+
+    /// The HIGHESTMODSEQ of the state the client has been told of.
+    pub fn reported_modseq(&self) -> u64 {
+        self.known_modseq
     }
 
     pub fn exists(&self) -> u32 {
@@ -185,6 +194,15 @@ impl Selected {
         out.extend_from_slice(b")] Flags permitted\r\n");
     }
 
+    /// `* FLAGS` and PERMANENTFLAGS again when the snapshot has keywords the
+    /// client was not told of: before any FETCH that shows them.
+    pub fn announce_keywords(&mut self, out: &mut Out) {
+        if self.snap.view.keywords.len() > self.keywords {
+            self.keywords = self.snap.view.keywords.len();
+            self.write_flags(&mut out.buf);
+        }
+    }
+
     /// Brings the client up to date with the mailbox. `expunges`: whether EXPUNGE
     /// replies may be sent now (not during FETCH, STORE or SEARCH by message
     /// number, RFC 3501 7.4.1); they wait for the next command otherwise.
@@ -203,13 +221,21 @@ impl Selected {
         {
             return Ok(Err(Gone));
         }
-        let same = Arc::ptr_eq(&new, &self.snap);
+        // Nothing to tell: the same snapshot, and the client's view is all of it
+        // (a command may have moved `snap` on without telling, e.g. a STORE that
+        // raced with a delivery).
+        let same = Arc::ptr_eq(&new, &self.snap)
+            && self.reported.is_empty()
+            && self.known_modseq >= new.highestmodseq()
+            && self.uids.len() == new.view.records.len()
+            && self.uids.last().copied() == new.view.records.last().map(|r| r.uid.get());
         self.snap = new;
-        if same && self.reported.is_empty() {
+        if same {
             return Ok(Ok(()));
         }
         let snap = self.snap.clone();
         let present = |u: u32| snap.get(u).is_some();
+        let recent_before = self.recent.len();
 
         if expunges {
             let gone: Vec<usize> = (0..self.uids.len())
@@ -242,10 +268,7 @@ impl Selected {
             .filter(|&u| u > max)
             .collect();
 
-        if snap.view.keywords.len() > self.keywords {
-            self.keywords = snap.view.keywords.len();
-            self.write_flags(&mut out.buf);
-        }
+        self.announce_keywords(out);
 
         // Flag changes of messages the client already knows.
         if snap.highestmodseq() > self.known_modseq || !self.reported.is_empty() {
@@ -258,7 +281,9 @@ impl Selected {
                 }
                 out.buf
                     .extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
-                if en.qresync {
+                // RFC 7162 3.1: with CONDSTORE on, every untagged FETCH of a flag
+                // change carries the UID and the MODSEQ.
+                if en.condstore {
                     out.buf.extend_from_slice(format!("UID {uid} ").as_bytes());
                 }
                 out.buf.extend_from_slice(b"FLAGS ");
@@ -276,18 +301,31 @@ impl Selected {
         self.reported.clear();
 
         if !added.is_empty() {
-            let from = self.shared.take_recent(snap.uidnext());
-            if !self.read_only {
-                self.recent
-                    .extend(added.iter().copied().filter(|&u| u >= from));
-            }
+            // EXAMINE shows new messages as recent but leaves them recent for
+            // a session that selects the mailbox (RFC 3501 6.3.2).
+            let from = if self.read_only {
+                self.shared.peek_recent(snap.uidnext())
+            } else {
+                self.shared.take_recent(snap.uidnext())
+            };
+            self.recent
+                .extend(added.iter().copied().filter(|&u| u >= from));
             self.uids.extend_from_slice(&added);
             out.buf
                 .extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
             out.buf
                 .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+        } else if self.recent.len() != recent_before {
+            self.write_recent(out);
         }
         Ok(Ok(()))
+    }
+
+    /// `* n RECENT`: RFC 3501 7.3.2 sends it when the mailbox's size changes,
+    /// and an expunge of recent messages changes the count.
+    fn write_recent(&self, out: &mut Out) {
+        out.buf
+            .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
     }
 
     /// Takes expunged UIDs out of the view after this session's own EXPUNGE,
@@ -313,6 +351,43 @@ impl Selected {
             }
         }
         self.uids.retain(|u| uids.binary_search(u).is_err());
+        let recent_before = self.recent.len();
         self.recent.retain(|u| uids.binary_search(u).is_err());
+        if self.recent.len() != recent_before {
+            self.write_recent(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::names::{Name, resolve};
+    use super::super::testing::{Rig, msg};
+    use super::*;
+
+    #[test]
+    fn a_snapshot_moved_on_by_a_command_still_gets_its_news_told() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let Name::Mailbox(inbox) = resolve("joe", "INBOX") else {
+            panic!("INBOX")
+        };
+        let shared = rig.ctx.hub.open(&inbox).unwrap();
+        let mut sel = Selected::open(shared.clone(), false).unwrap();
+        rig.deliver("joe", &msg("two"));
+        // A STORE or a FETCH that set \Seen re-reads the snapshot for its own
+        // replies; the delivery in it must still be told at the next sync.
+        sel.snap = shared.current().unwrap();
+        let mut out = Out::buffered();
+        sel.sync(&mut out, true, Enabled::default())
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.take()).into_owned();
+        assert!(text.contains("* 2 EXISTS"), "{text}");
+        let mut out = Out::buffered();
+        sel.sync(&mut out, true, Enabled::default())
+            .unwrap()
+            .unwrap();
+        assert!(out.take().is_empty(), "told once");
     }
 }

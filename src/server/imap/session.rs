@@ -274,6 +274,43 @@ impl Session {
         self.ok(out, tag, None, msg)
     }
 
+    /// The tagged OK of a command that expunged: a CONDSTORE client cannot work
+    /// out the new HIGHESTMODSEQ itself, so it is given (RFC 7162 3.2.10,
+    /// RFC 6851 4.4 for MOVE).
+    fn expunged_ok(&mut self, out: &mut Out, tag: &str, any: bool, msg: &str) -> Done {
+        if !self.sync_after(out, true) {
+            return Done::then(After::Close);
+        }
+        let highest = self
+            .selected
+            .as_ref()
+            .filter(|_| any && self.enabled.condstore)
+            .map(|s| s.reported_modseq());
+        match highest {
+            Some(m) => self.ok(out, tag, Some(&Code::HighestModSeq(m)), msg),
+            None => self.ok(out, tag, None, msg),
+        }
+    }
+
+    /// Turns CONDSTORE on for the session (RFC 7162 3.1: ENABLE, or the first
+    /// CONDSTORE-enabling command); when that happens with a mailbox selected,
+    /// the client is told the HIGHESTMODSEQ it now starts from.
+    pub(super) fn enable_condstore(&mut self, out: &mut Out) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let Some(sel) = &self.selected {
+            write::status_line(
+                &mut out.buf,
+                None,
+                Status::Ok,
+                Some(&Code::HighestModSeq(sel.reported_modseq())),
+                "Highest",
+            );
+        }
+    }
+
     fn dispatch(&mut self, cmd: Command, out: &mut Out) -> Result<Done, Reply> {
         use CommandBody as C;
         let tag = cmd.tag;
@@ -365,24 +402,25 @@ impl Session {
             }
             _ if !authed => Err(Reply::Bad("log in first".into())),
             C::Enable(caps) => {
-                let mut on = Vec::new();
-                for c in caps {
-                    match c.as_str() {
-                        "CONDSTORE" => {
-                            if !self.enabled.condstore {
-                                on.push("CONDSTORE");
-                            }
-                            self.enabled.condstore = true;
-                        }
-                        "QRESYNC" => {
-                            if !self.enabled.qresync {
-                                on.push("QRESYNC");
-                            }
-                            self.enabled.qresync = true;
-                            self.enabled.condstore = true;
-                        }
-                        _ => {}
+                // RFC 5161: ENABLED names what this command turned on, of what
+                // was asked (QRESYNC turns CONDSTORE on too, RFC 7162 3.2.3).
+                let before = self.enabled;
+                let mut on: Vec<&str> = Vec::new();
+                for c in &caps {
+                    let name = match c.as_str() {
+                        "CONDSTORE" if !before.condstore => "CONDSTORE",
+                        "QRESYNC" if !before.qresync => "QRESYNC",
+                        _ => continue,
+                    };
+                    if !on.contains(&name) {
+                        on.push(name);
                     }
+                }
+                if caps.iter().any(|c| c == "CONDSTORE" || c == "QRESYNC") {
+                    self.enable_condstore(out);
+                }
+                if caps.iter().any(|c| c == "QRESYNC") {
+                    self.enabled.qresync = true;
                 }
                 out.buf.extend_from_slice(b"* ENABLED");
                 for c in on {
@@ -491,12 +529,12 @@ impl Session {
                 Ok(self.ok(out, &tag, None, "UNSELECT completed"))
             }
             C::Expunge => {
-                self.expunge(None, out)?;
-                Ok(self.sync_ok(out, &tag, true, "EXPUNGE completed"))
+                let any = self.expunge(None, out)?;
+                Ok(self.expunged_ok(out, &tag, any, "EXPUNGE completed"))
             }
             C::UidExpunge(set) => {
-                self.expunge(Some(&set), out)?;
-                Ok(self.sync_ok(out, &tag, true, "UID EXPUNGE completed"))
+                let any = self.expunge(Some(&set), out)?;
+                Ok(self.expunged_ok(out, &tag, any, "UID EXPUNGE completed"))
             }
             C::Search(s) => {
                 let uid = s.uid;
@@ -540,8 +578,15 @@ impl Session {
                 self.copied(out, &tag, r, uid, "COPY")
             }
             C::Move { uid, set, mailbox } => {
-                let r = self.copy(uid, &set, &mailbox, true, out)?;
-                self.copied(out, &tag, r, uid, "MOVE")
+                let before = self.selected.as_ref().map_or(0, |s| s.exists());
+                self.copy(uid, &set, &mailbox, true, out)?;
+                let after = self.selected.as_ref().map_or(0, |s| s.exists());
+                let name = if uid {
+                    "UID MOVE completed"
+                } else {
+                    "MOVE completed"
+                };
+                Ok(self.expunged_ok(out, &tag, after < before, name))
             }
         }
     }
@@ -584,15 +629,25 @@ impl Session {
         out: &mut Out,
     ) -> Result<Done, Reply> {
         // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and a
-        // successful one deselects the previous (RFC 7162 3.2.11: `* OK [CLOSED]`).
+        // successful one deselects the previous. `* OK [CLOSED]` marks where the
+        // old mailbox's replies end (RFC 7162 3.2.11 for a server that offers
+        // QRESYNC, whether or not the client enabled it; RFC 9051 7.1).
         let had = self.selected.take().is_some();
-        if had && self.enabled.qresync {
+        if had {
             out.buf
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
         if params.qresync.is_some() && !self.enabled.qresync {
             return Err(Reply::Bad(
                 "QRESYNC parameter without ENABLE QRESYNC".into(),
+            ));
+        }
+        if let Some((seqs, uids)) = params.qresync.as_ref().and_then(|q| q.seq_match.as_ref())
+            && set_len(seqs) != set_len(uids)
+        {
+            // RFC 7162 3.2.5: the message numbers and the UIDs pair up one to one.
+            return Err(Reply::Bad(
+                "QRESYNC: the known sequence set and UID set differ in size".into(),
             ));
         }
         if params.condstore {
@@ -795,6 +850,13 @@ impl Session {
     }
 }
 
+/// How many numbers a set names (`*` counts as one, `$` as none).
+fn set_len(s: &super::proto::SequenceSet) -> u64 {
+    s.ranges(u32::MAX)
+        .map(|(lo, hi)| u64::from(hi.min(u32::MAX - 1)) - u64::from(lo.min(u32::MAX - 1)) + 1)
+        .sum()
+}
+
 /// A command's failure, as the session answers it.
 pub(super) enum Reply {
     Bad(String),
@@ -848,5 +910,250 @@ fn store_error(e: &Error) -> (Code<'static>, String) {
         ),
         Error::UnknownUser(_) => (Code::NonExistent, "No such mailbox".into()),
         _ => (Code::ServerBug, "Internal error; see the server log".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Rig, msg, run, stdio};
+    use super::*;
+
+    fn remote() -> Peer {
+        Peer {
+            addr: "192.0.2.7:40000".into(),
+            local: false,
+            tls: false,
+        }
+    }
+
+    fn tls_config() -> Arc<rustls::ServerConfig> {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![c.cert.der().clone()], key)
+                .unwrap(),
+        )
+    }
+
+    /// The one tagged line of a reply.
+    fn tagged<'a>(reply: &'a str, tag: &str) -> &'a str {
+        reply
+            .lines()
+            .find(|l| l.starts_with(&format!("{tag} ")))
+            .unwrap_or_else(|| panic!("no {tag} line in {reply:?}"))
+    }
+
+    #[test]
+    fn plaintext_logins_are_refused_off_loopback_before_tls() {
+        let rig = Rig::with_tls(Some(tls_config()));
+        let mut s = rig.session(None, remote());
+        let caps = run(&mut s, "a CAPABILITY");
+        assert!(caps.contains(" LOGINDISABLED"), "{caps}");
+        assert!(caps.contains(" STARTTLS"), "{caps}");
+        assert!(!caps.contains("AUTH=PLAIN"), "{caps}");
+        let r = run(&mut s, "b LOGIN joe secret");
+        assert!(tagged(&r, "b").starts_with("b NO [PRIVACYREQUIRED]"), "{r}");
+        let r = run(&mut s, "c AUTHENTICATE PLAIN AGpvZQBzZWNyZXQ=");
+        assert!(tagged(&r, "c").starts_with("c NO [PRIVACYREQUIRED]"), "{r}");
+        assert!(s.user().is_none());
+        // After STARTTLS (the connection sets the flag) they are offered.
+        s.set_tls();
+        let caps = run(&mut s, "d CAPABILITY");
+        assert!(caps.contains(" AUTH=PLAIN") && !caps.contains("LOGINDISABLED"));
+        assert!(!caps.contains("STARTTLS"), "{caps}");
+        // Loopback, a unix socket, stdio: no TLS needed.
+        let mut local = rig.session(None, stdio());
+        let caps = run(&mut local, "e CAPABILITY");
+        assert!(caps.contains(" AUTH=PLAIN") && !caps.contains("LOGINDISABLED"));
+        // Without a certificate there is no STARTTLS to offer.
+        let rig = Rig::new();
+        let mut s = rig.session(None, remote());
+        let caps = run(&mut s, "f CAPABILITY");
+        assert!(caps.contains(" LOGINDISABLED") && !caps.contains("STARTTLS"));
+        let r = run(&mut s, "g STARTTLS");
+        assert!(tagged(&r, "g").starts_with("g NO"), "{r}");
+    }
+
+    #[test]
+    fn examine_leaves_recent_messages_recent_and_select_takes_them() {
+        let rig = Rig::new();
+        let mut first = rig.joe();
+        let r = run(&mut first, "a SELECT INBOX");
+        assert!(r.contains("* 0 RECENT"), "{r}");
+        run(&mut first, "b LOGOUT");
+        drop(first);
+        // Delivered while nobody has the mailbox open: still recent to the next.
+        rig.deliver("joe", &msg("one"));
+        rig.deliver("joe", &msg("two"));
+        let mut examiner = rig.joe();
+        let r = run(&mut examiner, "b2 STATUS INBOX (RECENT MESSAGES)");
+        assert!(r.starts_with("* STATUS INBOX (RECENT 2 MESSAGES 2)"), "{r}");
+        let r = run(&mut examiner, "c EXAMINE INBOX");
+        assert!(r.contains("* 2 RECENT"), "{r}");
+        let r = run(&mut examiner, "d FETCH 1 FLAGS");
+        assert!(r.contains("FLAGS (\\Recent)"), "{r}");
+        let mut selector = rig.joe();
+        let r = run(&mut selector, "e SELECT INBOX");
+        assert!(r.contains("* 2 RECENT"), "{r}");
+        let mut late = rig.joe();
+        let r = run(&mut late, "f SELECT INBOX");
+        assert!(r.contains("* 0 RECENT"), "{r}");
+        let r = run(&mut late, "f2 STATUS INBOX (RECENT)");
+        assert!(r.starts_with("* STATUS INBOX (RECENT 0)"), "{r}");
+        // A third arrives while all three have it open: EXAMINE shows it as
+        // recent but leaves it to the first session that selects.
+        rig.deliver("joe", &msg("three"));
+        let r = run(&mut examiner, "g NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT"), "{r}");
+        let r = run(&mut selector, "h NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT"), "{r}");
+        let r = run(&mut late, "i NOOP");
+        assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT"), "{r}");
+        // Expunging a recent message changes the count, which is said again.
+        run(&mut selector, "j STORE 1 +FLAGS.SILENT (\\Deleted)");
+        let r = run(&mut selector, "k EXPUNGE");
+        assert!(r.starts_with("* 1 EXPUNGE\r\n* 2 RECENT\r\nk OK"), "{r}");
+    }
+
+    #[test]
+    fn a_second_select_says_closed_first() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b EXAMINE INBOX");
+        assert!(r.starts_with("* OK [CLOSED]"), "{r}");
+        let r = run(&mut s, "c SELECT Nonexistent");
+        assert!(r.starts_with("* OK [CLOSED]"), "{r}");
+        assert!(tagged(&r, "c").starts_with("c NO [NONEXISTENT]"), "{r}");
+        let r = run(&mut s, "d SELECT INBOX");
+        assert!(!r.contains("CLOSED"), "nothing was selected: {r}");
+    }
+
+    #[test]
+    fn condstore_enabling_commands_give_highestmodseq_then_uid_and_modseq() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        rig.deliver("joe", &msg("two"));
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        // Before CONDSTORE: plain STORE replies.
+        let r = run(&mut s, "b STORE 1 +FLAGS (\\Seen)");
+        assert!(r.starts_with("* 1 FETCH (FLAGS (\\Seen))\r\n"), "{r}");
+        // FETCH MODSEQ turns it on, and the client hears where it starts.
+        let r = run(&mut s, "c FETCH 1 (MODSEQ)");
+        assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+        let r = run(&mut s, "d FETCH 1 (MODSEQ)");
+        assert!(!r.contains("HIGHESTMODSEQ"), "only once: {r}");
+        // Every untagged FETCH of a change now has UID and MODSEQ...
+        let r = run(&mut s, "e STORE 2 +FLAGS (\\Flagged)");
+        assert!(
+            r.starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+            "{r}"
+        );
+        // ... and .SILENT keeps the MODSEQ only (RFC 7162 3.1.3).
+        let r = run(&mut s, "f STORE 2 -FLAGS.SILENT (\\Flagged)");
+        assert!(r.starts_with("* 2 FETCH (UID 2 MODSEQ ("), "{r}");
+        assert!(!r.contains("FLAGS ("), "{r}");
+        // A FETCH of FLAGS alone has no MODSEQ; with the UID it has.
+        let r = run(&mut s, "g FETCH 1 (FLAGS)");
+        assert!(r.starts_with("* 1 FETCH (FLAGS (\\Seen))"), "{r}");
+        let r = run(&mut s, "h FETCH 1 (UID FLAGS)");
+        assert!(r.contains("MODSEQ ("), "{r}");
+        // Another session's change arrives with UID and MODSEQ.
+        let mut other = rig.joe();
+        run(&mut other, "i SELECT INBOX");
+        run(&mut other, "j STORE 1 +FLAGS (\\Answered)");
+        let r = run(&mut s, "k NOOP");
+        assert!(r.starts_with("* 1 FETCH (UID 1 FLAGS ("), "{r}");
+        assert!(r.contains("\\Answered") && r.contains(") MODSEQ ("), "{r}");
+        // EXPUNGE's OK tells the new HIGHESTMODSEQ.
+        run(&mut s, "l STORE 2 +FLAGS.SILENT (\\Deleted)");
+        let r = run(&mut s, "m EXPUNGE");
+        assert!(tagged(&r, "m").starts_with("m OK [HIGHESTMODSEQ "), "{r}");
+        let r = run(&mut s, "n EXPUNGE");
+        assert_eq!(
+            tagged(&r, "n"),
+            "n OK EXPUNGE completed",
+            "nothing expunged"
+        );
+    }
+
+    #[test]
+    fn qresync_sequence_match_sets_must_pair_up() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let mut s = rig.joe();
+        run(&mut s, "a ENABLE QRESYNC");
+        let r = run(&mut s, "b SELECT INBOX (QRESYNC (1 1 1:10 (1:2 3:5)))");
+        assert!(tagged(&r, "b").starts_with("b BAD"), "{r}");
+        let r = run(&mut s, "c SELECT INBOX (QRESYNC (1 1 1:10 (1:2 3,5)))");
+        assert!(tagged(&r, "c").starts_with("c OK"), "{r}");
+    }
+
+    #[test]
+    fn enable_names_what_it_turned_on() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        let r = run(&mut s, "a ENABLE CONDSTORE QRESYNC X-UNKNOWN");
+        assert!(r.starts_with("* ENABLED CONDSTORE QRESYNC\r\n"), "{r}");
+        let r = run(&mut s, "b ENABLE QRESYNC CONDSTORE");
+        assert!(r.starts_with("* ENABLED\r\n"), "{r}");
+        let mut s = rig.joe();
+        run(&mut s, "c SELECT INBOX");
+        let r = run(&mut s, "d ENABLE QRESYNC");
+        assert!(r.starts_with("* OK [HIGHESTMODSEQ "), "{r}");
+        assert!(r.contains("* ENABLED QRESYNC\r\n"), "{r}");
+    }
+
+    #[test]
+    fn a_new_keyword_is_announced_before_the_fetch_that_shows_it() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b STORE 1 +FLAGS (NewKeyword)");
+        let flags = r.find("* FLAGS (").expect("a FLAGS reply");
+        let fetch = r.find("* 1 FETCH").expect("a FETCH reply");
+        assert!(flags < fetch, "{r}");
+        assert!(r.contains("* OK [PERMANENTFLAGS ("), "{r}");
+    }
+
+    #[test]
+    fn sent_date_keys_use_the_internal_date_without_a_date_header() {
+        let rig = Rig::new();
+        let mut s = rig.joe();
+        let m = "From: a@example.org\r\nSubject: undated\r\n\r\nx\r\n";
+        let r = run(
+            &mut s,
+            &format!(
+                "a APPEND INBOX \"01-Feb-2024 12:00:00 +0000\" {{{}+}}\r\n{m}",
+                m.len()
+            ),
+        );
+        assert!(tagged(&r, "a").starts_with("a OK"), "{r}");
+        run(&mut s, "b SELECT INBOX");
+        assert!(run(&mut s, "c SEARCH SENTBEFORE 2-Feb-2024").starts_with("* SEARCH 1\r\n"));
+        assert!(run(&mut s, "d SEARCH SENTON 1-Feb-2024").starts_with("* SEARCH 1\r\n"));
+        assert!(run(&mut s, "e SEARCH SENTSINCE 2-Feb-2024").starts_with("* SEARCH\r\n"));
+    }
+
+    #[test]
+    fn searchres_with_min_saves_the_minimum_only() {
+        let rig = Rig::new();
+        for s in ["one", "two", "three"] {
+            rig.deliver("joe", &msg(s));
+        }
+        let mut s = rig.joe();
+        run(&mut s, "a SELECT INBOX");
+        let r = run(&mut s, "b SEARCH RETURN (SAVE MIN) ALL");
+        assert!(r.contains("MIN 1"), "{r}");
+        assert!(run(&mut s, "c SEARCH $").starts_with("* SEARCH 1\r\n"));
+        run(&mut s, "d SEARCH RETURN (SAVE) ALL");
+        assert!(run(&mut s, "e SEARCH $").starts_with("* SEARCH 1 2 3\r\n"));
     }
 }

@@ -181,6 +181,8 @@ pub enum Code<'a> {
     UidValidity(u32),
     Unavailable,
     Unseen(u32),
+    /// RFC 6154: a special-use attribute the server does not support.
+    UseAttr,
 }
 
 /// `[code]`.
@@ -213,6 +215,7 @@ pub fn code(out: &mut Vec<u8>, c: &Code<'_>) {
         Code::TryCreate => b"TRYCREATE",
         Code::UidNotSticky => b"UIDNOTSTICKY",
         Code::Unavailable => b"UNAVAILABLE",
+        Code::UseAttr => b"USEATTR",
         Code::AppendUid { uidvalidity, uid } => {
             out.extend_from_slice(b"APPENDUID ");
             number(out, u64::from(*uidvalidity));

@@ -93,6 +93,7 @@ fn response_codes() {
         (Code::UidValidity(3857529045), "[UIDVALIDITY 3857529045]"),
         (Code::UidNext(4392), "[UIDNEXT 4392]"),
         (Code::Unseen(12), "[UNSEEN 12]"),
+        (Code::UseAttr, "[USEATTR]"),
         (
             Code::AppendUid {
                 uidvalidity: 38505,
