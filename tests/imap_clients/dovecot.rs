@@ -888,6 +888,25 @@ const DIFFERENCES: &[Difference] = &[
         },
     },
     Difference {
+        name: "HEADER.FIELDS of a message with no blank line",
+        why: "RFC 3501 6.4.5: the blank line is included in all header fetches \
+              except for a message that has no body and no blank line; Dovecot adds \
+              one to HEADER.FIELDS of such a message (src/mime/DIFFERENCES.md)",
+        apply: |c, ours, theirs| {
+            if !c.cmd.contains("HEADER.FIELDS") || ours.len() != theirs.len() {
+                return false;
+            }
+            let mut any = false;
+            for (o, t) in ours.iter().zip(theirs.iter_mut()) {
+                if o != t && o.replace("\\r\\n\")", "\\r\\n\\r\\n\")") == *t {
+                    *t = o.clone();
+                    any = true;
+                }
+            }
+            any
+        },
+    },
+    Difference {
         name: "STATUS of the selected mailbox",
         why: "Dovecot adds [CLIENTBUG] to the OK of a STATUS of the selected mailbox (a \
               hint: RFC 9051 6.3.11 says the client need not ask); msgstore just answers",
@@ -902,48 +921,7 @@ const DIFFERENCES: &[Difference] = &[
 
 /// Exchanges whose answers wait for work elsewhere: they are left out of the
 /// comparison, and the test says when one starts to agree (then take it off).
-const PENDING: &[(&str, &[&str])] = &[
-    (
-        "waits for mime::section (the interim module answers body parts by number \
-         with the whole body or nothing, MIME headers empty, and adds a blank line \
-         to HEADER.FIELDS.NOT of a message that has none)",
-        &[
-            "FETCH 1 (BODY.PEEK[1.MIME])",
-            "FETCH 2 (BODY.PEEK[1])",
-            "FETCH 2 (BODY.PEEK[1.MIME])",
-            "FETCH 2 (BODY.PEEK[2])",
-            "FETCH 2 (BODY.PEEK[2.MIME])",
-            "FETCH 2 (BODY.PEEK[1]<5.1000>)",
-            "FETCH 3 (BODY.PEEK[1])",
-            "FETCH 3 (BODY.PEEK[1.MIME])",
-            "FETCH 3 (BODY.PEEK[2])",
-            "FETCH 3 (BODY.PEEK[2.MIME])",
-            "FETCH 3 (BODY.PEEK[1]<5.1000>)",
-            "FETCH 4 (BODY.PEEK[1])",
-            "FETCH 4 (BODY.PEEK[1.MIME])",
-            "FETCH 4 (BODY.PEEK[2])",
-            "FETCH 4 (BODY.PEEK[2.MIME])",
-            "FETCH 4 (BODY.PEEK[1]<5.1000>)",
-            "FETCH 5 (BODY.PEEK[1])",
-            "FETCH 5 (BODY.PEEK[1.MIME])",
-            "FETCH 5 (BODY.PEEK[2])",
-            "FETCH 5 (BODY.PEEK[2.MIME])",
-            "FETCH 5 (BODY.PEEK[1]<5.1000>)",
-            "FETCH 6 (BODY.PEEK[1.MIME])",
-            "FETCH 7 (BODY.PEEK[1.MIME])",
-            "FETCH 7 (BODY.PEEK[HEADER.FIELDS.NOT (Received Subject Date)])",
-            "FETCH 3 (BODY.PEEK[1.1] BODY.PEEK[1.2] BODY.PEEK[1.1.MIME] BODY.PEEK[3] BODY.PEEK[3.MIME])",
-            "FETCH 4 (BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[2.1] BODY.PEEK[2.1.MIME] BODY.PEEK[2.2] BODY.PEEK[2.MIME])",
-            "FETCH 4 (BODY.PEEK[2.HEADER.FIELDS (Subject From)] BODY.PEEK[2.HEADER.FIELDS.NOT (Subject)])",
-            "FETCH 5 (BODY.PEEK[2]<0.20> BODY.PEEK[HEADER.FIELDS (CONTENT-TYPE)])",
-        ],
-    ),
-    (
-        "waits for mime::search (the interim module does not decode \
-         quoted-printable and base64 bodies for BODY and TEXT)",
-        &["SEARCH CHARSET UTF-8 BODY {12+}\r\nÜberweisung"],
-    ),
-];
+const PENDING: &[(&str, &[&str])] = &[];
 
 /// LIST and LSUB replies in one order (RFC 3501 gives none), each LIST-STATUS
 /// reply kept after its LIST.

@@ -96,11 +96,10 @@ impl Store {
     /// smallest costs: a PHC string carries its own, and the tests log in dozens
     /// of times in a debug build, where the default costs take seconds.
     pub fn set_password(&self, user: &str, password: &str) {
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let salt = SaltString::encode_b64(b"imap-client-test").unwrap();
+        use argon2::password_hash::PasswordHasher;
         let params = argon2::Params::new(8, 1, 1, None).unwrap();
         let phc = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .hash_password(password.as_bytes(), &salt)
+            .hash_password_with_salt(password.as_bytes(), b"imap-client-test")
             .unwrap()
             .to_string();
         let store = msgstore::store::Store::open(&self.root).unwrap();
