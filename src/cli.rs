@@ -58,12 +58,26 @@ pub fn refusal(e: &clap::Error, args: &[String]) -> Option<String> {
     let rendered = e.render().to_string();
     let mut what = String::new();
     let mut tips = Vec::new();
-    for line in rendered.lines().map(str::trim) {
+    // An error that ends in a colon lists what it is about on the lines below
+    // it ("required arguments were not provided:" then "  --older-than <AGE>").
+    let mut listing = false;
+    for raw in rendered.lines() {
+        let line = raw.trim();
         if let Some(m) = line.strip_prefix("error: ") {
             what = m.to_owned();
+            listing = what.ends_with(':');
         } else if let Some(t) = line.strip_prefix("tip: ") {
             tips.push(t.to_owned());
+            listing = false;
+        } else if listing && raw.starts_with(' ') && !line.is_empty() {
+            what.push(' ');
+            what.push_str(line);
+        } else {
+            listing = false;
         }
+    }
+    if let Some(w) = what.strip_suffix(':') {
+        what = w.to_owned();
     }
     if what.is_empty() {
         what = rendered
