@@ -159,7 +159,9 @@ fn matches_dovecot_on_real_mail() -> Result<Completion, Failed> {
         let _ = writeln!(log, "{d}");
     }
     if !line_end_disagreements.is_empty() {
-        return Err(format!("LF and CRLF copies disagree: {line_end_disagreements:?}\n{log}").into());
+        return Err(
+            format!("LF and CRLF copies disagree: {line_end_disagreements:?}\n{log}").into(),
+        );
     }
     for &(field, floor) in FLOORS {
         let n = matched.get(field).copied().unwrap_or_default();

@@ -17,9 +17,12 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::path::{Path, PathBuf};
 use util::*;
 
+/// A test of the corpus: given its directory, it panics on failure.
+type CorpusTest = fn(&Path);
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, fn(&Path))> = vec![
+    let tests: Vec<(&str, CorpusTest)> = vec![
         (
             "deliver_of_the_whole_real_corpus_refuses_only_the_nul_messages",
             deliver_of_the_whole_real_corpus_refuses_only_the_nul_messages,
@@ -38,7 +41,7 @@ fn main() -> std::process::ExitCode {
 
 /// Runs `f` on the corpus, or says why it cannot (a panic in `f` is a failure:
 /// the harness catches it).
-fn with_corpus(f: fn(&Path)) -> Result<Completion, Failed> {
+fn with_corpus(f: CorpusTest) -> Result<Completion, Failed> {
     let corpus = std::env::var_os("MSGSTORE_CORPUS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real"));
