@@ -134,6 +134,8 @@ const COMMAND_WORDS: &[&str] = &[
     "serve",
     "import",
     "export",
+    "set-aside",
+    "remove",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +208,13 @@ pub enum Command {
         after_help = "Writes new files only: a new or empty directory, or a new file.\n\nExamples:\n  msgstore export joe /tmp/joe-maildir -r\n  msgstore export joe/archive archive.mbox --format mbox"
     )]
     Export(ExportArgs),
+    /// List or remove the files repairs set aside (NUL messages, damaged indexes and databases)
+    #[command(
+        subcommand,
+        name = "set-aside",
+        after_help = "Examples:\n  msgstore set-aside list\n  msgstore set-aside remove --older-than 30d"
+    )]
+    SetAside(SetAsideCmd),
     /// Build a sample store, damage it, repair it, and show that nothing was lost
     #[command(
         after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
@@ -252,6 +261,41 @@ pub enum MailboxCmd {
     /// Rename a mailbox; its children move with it and UIDVALIDITY is kept
     #[command(after_help = "Example:\n  msgstore mailbox rename joe/old joe/archive/2025")]
     Rename { old: String, new: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetAsideCmd {
+    /// List set-aside files: in the named mailboxes and those below them, or with no name in the whole store
+    #[command(
+        after_help = "A file's age is the time in its name (msgstore.index.corrupt-20261128T101500Z); a <uid>.BAD has none, and its age is the time it was renamed.\n\nExamples:\n  msgstore set-aside list\n  msgstore --json set-aside list joe"
+    )]
+    List {
+        /// Mailboxes to look in, each with those below it (`joe` means `Other Users/joe`) [default: the whole store]
+        #[arg(value_name = "MAILBOX")]
+        mailboxes: Vec<String>,
+    },
+    /// Remove set-aside files set aside at least AGE ago (nothing else is ever removed)
+    #[command(
+        after_help = "Only names repairs give are removed: <uid>.BAD and <file>.corrupt-<UTC time> (see schema/spool.md); a directory under such a name is left for you to look into.\n\nExamples:\n  msgstore set-aside remove --older-than 30d -n     # what would go\n  msgstore set-aside remove --older-than 30d\n  msgstore set-aside remove --older-than 0 joe/stuff"
+    )]
+    Remove {
+        /// A whole number and a unit: s, m, h, d or w (`30d`, `12h`, `2w`); `0` for all
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: u64,
+        /// Dry run: say what would be removed, remove nothing
+        #[arg(short = 'n', long = "dry-run")]
+        dry_run: bool,
+        /// Mailboxes to look in, each with those below it [default: the whole store]
+        #[arg(value_name = "MAILBOX")]
+        mailboxes: Vec<String>,
+    },
+}
+
+/// `--older-than`'s value: seconds.
+fn parse_age(s: &str) -> Result<u64, String> {
+    crate::store::aside::parse_age(s).ok_or_else(|| {
+        format!("`{s}` is no age: give a whole number and a unit, s, m, h, d or w (`30d`), or `0`")
+    })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -359,6 +403,62 @@ mod tests {
         assert!(
             Cli::try_parse_from(["msgstore", "export", "joe", "/m", "--format", "mh"]).is_err()
         );
+    }
+
+    #[test]
+    fn set_aside_spellings() {
+        let c = Cli::try_parse_from([
+            "msgstore",
+            "set-aside",
+            "remove",
+            "--older-than",
+            "30d",
+            "-n",
+            "joe",
+        ])
+        .unwrap();
+        let Some(Command::SetAside(SetAsideCmd::Remove {
+            older_than,
+            dry_run,
+            mailboxes,
+        })) = c.command
+        else {
+            panic!("not set-aside remove")
+        };
+        assert_eq!(
+            (older_than, dry_run, mailboxes),
+            (30 * 86_400, true, vec!["joe".to_string()])
+        );
+        let c = Cli::try_parse_from([
+            "msgstore",
+            "set-aside",
+            "remove",
+            "--older-than=0",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::SetAside(SetAsideCmd::Remove {
+                older_than: 0,
+                dry_run: true,
+                ..
+            }))
+        ));
+        for bad in ["30", "1y", "-1d", "soon"] {
+            assert!(
+                Cli::try_parse_from(["msgstore", "set-aside", "remove", "--older-than", bad])
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        // No age, no removal: it is never implied.
+        assert!(Cli::try_parse_from(["msgstore", "set-aside", "remove"]).is_err());
+        let c = Cli::try_parse_from(["msgstore", "set-aside", "list"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::SetAside(SetAsideCmd::List { .. }))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod demo;
 mod messages;
 mod reconstruct;
+mod set_aside;
 mod transfer;
 
 use crate::cli::{Command, Global};
@@ -116,6 +117,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
         Command::Demo { dir, messages } => demo::demo(ctx, dir, messages),
         Command::Import(a) => transfer::import(ctx, a),
         Command::Export(a) => transfer::export(ctx, a),
+        Command::SetAside(c) => set_aside::set_aside(ctx, c),
     };
     r.unwrap_or_else(|e| ctx.fail(&e))
 }

@@ -5,7 +5,8 @@
 //! - [`OpenMailbox`] reads and writes one mailbox (deliver, flags, expunge, dump);
 //! - `mailbox` and `user` change which mailboxes and users exist;
 //! - `reconstruct` runs the repairs;
-//! - `import` and `export` move mail in and out (Maildir, mbox).
+//! - `import` and `export` move mail in and out (Maildir, mbox);
+//! - `set_aside` lists and removes the files repairs set aside.
 
 pub mod deliver;
 pub mod dump;
@@ -16,6 +17,7 @@ pub mod import;
 pub mod mailbox;
 pub mod open;
 pub mod reconstruct;
+pub mod set_aside;
 pub mod user;
 
 pub use open::OpenMailbox;

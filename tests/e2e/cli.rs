@@ -277,6 +277,9 @@ fn help_snapshots() {
         &["dump", "--help"],
         &["import", "--help"],
         &["export", "--help"],
+        &["set-aside", "--help"],
+        &["set-aside", "list", "--help"],
+        &["set-aside", "remove", "--help"],
         &["demo", "--help"],
     ] {
         let r = bare(args).ok();

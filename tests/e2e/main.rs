@@ -5,5 +5,6 @@ mod cli;
 mod commands;
 mod damage;
 mod regressions;
+mod set_aside;
 mod transfer;
 mod util;
