@@ -136,6 +136,8 @@ const COMMAND_WORDS: &[&str] = &[
     "export",
     "set-aside",
     "remove",
+    "completions",
+    "man",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +217,24 @@ pub enum Command {
         after_help = "Examples:\n  msgstore set-aside list\n  msgstore set-aside remove --older-than 30d"
     )]
     SetAside(SetAsideCmd),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh)
+    #[command(
+        after_help = "Examples:\n  msgstore completions bash > /etc/bash_completion.d/msgstore\n  msgstore completions zsh > \"${fpath[1]}/_msgstore\"\n  msgstore completions fish > ~/.config/fish/completions/msgstore.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (msgstore.1, msgstore-reconstruct.1, ...) into DIR, for packagers
+    #[command(
+        hide = true,
+        after_help = "DIR is created if missing; pages already there with the same names are replaced.\n\nExample:\n  msgstore man /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Where to write the pages
+        dir: PathBuf,
+    },
     /// Build a sample store, damage it, repair it, and show that nothing was lost
     #[command(
         after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
@@ -406,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn set_aside_spellings() {
+    fn set_aside_and_packaging_spellings() {
         let c = Cli::try_parse_from([
             "msgstore",
             "set-aside",
@@ -459,6 +479,16 @@ mod tests {
             c.command,
             Some(Command::SetAside(SetAsideCmd::List { .. }))
         ));
+        let c = Cli::try_parse_from(["msgstore", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        ));
+        assert!(Cli::try_parse_from(["msgstore", "completions", "tcsh"]).is_err());
+        let c = Cli::try_parse_from(["msgstore", "man", "/tmp/m"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Man { .. })));
     }
 
     #[test]

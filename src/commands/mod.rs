@@ -5,6 +5,7 @@
 mod admin;
 mod demo;
 mod messages;
+mod packaging;
 mod reconstruct;
 mod set_aside;
 mod transfer;
@@ -118,6 +119,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
         Command::Import(a) => transfer::import(ctx, a),
         Command::Export(a) => transfer::export(ctx, a),
         Command::SetAside(c) => set_aside::set_aside(ctx, c),
+        Command::Completions { shell } => packaging::completions(ctx, shell),
+        Command::Man { dir } => packaging::man(ctx, &dir),
     };
     r.unwrap_or_else(|e| ctx.fail(&e))
 }

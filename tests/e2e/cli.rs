@@ -280,6 +280,8 @@ fn help_snapshots() {
         &["set-aside", "--help"],
         &["set-aside", "list", "--help"],
         &["set-aside", "remove", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
         &["demo", "--help"],
     ] {
         let r = bare(args).ok();

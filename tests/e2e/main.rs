@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod damage;
+mod packaging;
 mod regressions;
 mod set_aside;
 mod transfer;
