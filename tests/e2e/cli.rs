@@ -300,8 +300,7 @@ fn help_snapshots() {
 #[test]
 fn ctrl_c_at_the_prompt_stops_the_command_not_the_prompt() {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: `script` (util-linux) is not installed");
-        return;
+        return crate::util::skip("`script` (util-linux) is not installed");
     }
     let s = Store::new();
     s.run(&["user", "add", "joe"]).ok();

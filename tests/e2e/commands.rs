@@ -487,8 +487,7 @@ fn the_prompt_on_a_terminal_takes_quoted_names() {
         .output()
         .is_err()
     {
-        eprintln!("skipping: `script` (util-linux) is not installed");
-        return;
+        return skip("`script` (util-linux) is not installed");
     }
     let s = Store::new();
     s.run(&["user", "add", "joe"]).ok();

@@ -9,18 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Says why a test is skipped: with `eprintln!` (shown with `--nocapture`), and on
-/// the real standard error too, which libtest does not capture, so the line shows
-/// in every run's output.
-fn skip(why: &str) {
-    eprintln!("skipping: {why}");
-    let name = std::thread::current()
-        .name()
-        .unwrap_or("a transfer test")
-        .to_owned();
-    let _ = writeln!(std::io::stderr(), "\nSKIPPED {name}: {why}");
-}
-
 fn crlf(b: &[u8]) -> Vec<u8> {
     msgstore::message::to_crlf(b).into_owned()
 }

@@ -256,6 +256,18 @@ pub fn sample(i: u64) -> Vec<u8> {
     msgstore::sample::message(7, i, 2)
 }
 
+/// Says why a test is skipped (a tool it needs is missing): with `eprintln!`
+/// (shown with `--nocapture`), and on the real standard error too, which libtest
+/// does not capture, so the line shows in every run's output. (The corpus tests,
+/// which skip on a missing directory, run under their own harness and are
+/// counted as ignored instead: tests/e2e/corpus.rs.)
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    eprintln!("skipping: {why}");
+    let name = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED {name}: {why}");
+}
+
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
