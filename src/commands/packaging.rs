@@ -29,11 +29,10 @@ pub fn completions(ctx: &Ctx, shell: clap_complete::Shell) -> Result<Exit> {
 /// written into `dir` (made if missing). Hidden commands (this one) get none.
 pub fn man(ctx: &Ctx, dir: &Path) -> Result<Exit> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        Error::io(
-            dir,
-            "create directory",
-            std::io::Error::other(format!("{e}; give a directory you can write to")),
-        )
+        Error::Usage(format!(
+            "{}: cannot create the directory: {e}; give a directory you can write to",
+            dir.display()
+        ))
     })?;
     let mut cmd = crate::cli::Cli::command();
     cmd.build();
@@ -76,7 +75,12 @@ fn page(
         .render(&mut buf)
         .map_err(|e| Error::io(dir, "render a manual page", e))?;
     let path = dir.join(format!("{name}.1"));
-    std::fs::write(&path, &buf).map_err(|e| Error::io(&path, "write", e))?;
+    std::fs::write(&path, &buf).map_err(|e| {
+        Error::Usage(format!(
+            "{}: cannot write the page: {e}; give a directory you can write to",
+            path.display()
+        ))
+    })?;
     written.push(path);
     for sub in cmd.get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {

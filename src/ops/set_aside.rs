@@ -178,7 +178,10 @@ pub fn remove(
                 for i in items {
                     out.failed.push(Failure {
                         path: i.path,
-                        why: format!("cannot lock {}: {e}", p.display()),
+                        why: format!(
+                            "cannot lock {}: {e}; it must be a regular file you can write",
+                            p.display()
+                        ),
                     });
                 }
                 continue;
