@@ -36,6 +36,12 @@
 //!   --phases LIST       subset of a,b,c,d,q,s,e,f [all]
 //!   --scale [LIST]      instead: the scaling series, e.g. 1000,10000,100000,10000x10
 //!                       (COUNTxPER = COUNT mailboxes of PER messages) [that list]
+//!   --store-shaped [M,N]  instead: the store-shaped case (`shaped/mod.rs`): M mailboxes
+//!                       of Zipf-distributed sizes, N messages, from gen_corpus.py,
+//!                       and Cyrus `reconstruct -r` on the same tree [2000,100000]
+//!
+//! With none of --messages, --kb, --mailboxes, --corpus, --scale, --store-shaped,
+//! the default run is the two sample tables and then the store-shaped case.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
@@ -43,9 +49,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod shaped;
+
 const USAGE: &str = "usage: cargo bench --bench reconstruct -- [--messages N] [--kb K[,K...]] \
 [--mailboxes M] [--corpus DIR] [--runs R] [--dir DIR] [--keep] [--bin PATH] [--cold] [--phases abcdqsef] \
-[--scale [1000,10000,100000,10000x10]]";
+[--scale [1000,10000,100000,10000x10]] [--store-shaped [2000,100000]]";
 
 struct Opts {
     messages: usize,
@@ -59,6 +67,10 @@ struct Opts {
     phases: String,
     scale: Option<Vec<(usize, usize)>>,
     tsv: Option<PathBuf>,
+    /// The store-shaped case: mailboxes, messages.
+    shaped: Option<(usize, usize)>,
+    /// Whether the tables were chosen (any option that picks the stores).
+    chosen: bool,
 }
 
 fn parse_args() -> Opts {
@@ -74,6 +86,8 @@ fn parse_args() -> Opts {
         phases: "abcdqsef".into(),
         scale: None,
         tsv: None,
+        shaped: None,
+        chosen: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -83,6 +97,18 @@ fn parse_args() -> Opts {
     };
     let num = |s: String| -> usize { s.replace('_', "").parse().unwrap_or_else(|_| die(USAGE)) };
     while i < args.len() {
+        if [
+            "--messages",
+            "--kb",
+            "--mailboxes",
+            "--corpus",
+            "--scale",
+            "--store-shaped",
+        ]
+        .contains(&args[i].as_str())
+        {
+            o.chosen = true;
+        }
         match args[i].as_str() {
             "--bench" => {} // cargo bench passes it
             "--messages" => o.messages = num(value(&mut i)),
@@ -110,6 +136,24 @@ fn parse_args() -> Opts {
                         })
                         .collect(),
                 );
+            }
+            "--store-shaped" => {
+                o.shaped = Some(match args.get(i + 1) {
+                    Some(v) if !v.starts_with("--") => {
+                        let v = value(&mut i);
+                        let (m, n) = v.split_once(',').unwrap_or_else(|| die(USAGE));
+                        (num(m.into()), num(n.into()))
+                    }
+                    _ => (2000, 100_000),
+                });
+            }
+            "--build-shaped-child" => {
+                let root = PathBuf::from(value(&mut i));
+                let corpus = PathBuf::from(value(&mut i));
+                let mailboxes = num(value(&mut i));
+                let messages = num(value(&mut i));
+                shaped::build_child(&root, &corpus, mailboxes, messages);
+                std::process::exit(0);
             }
             "--floor-child" => {
                 floor_child(Path::new(&value(&mut i)));
@@ -690,8 +734,16 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
     println!("\n{title}");
     let floor = results.iter().find(|r| r.key == 'a').map(Result::median);
     println!(
-        "{:<40} {:>9} {:>13} {:>7} {:>11} {:>7} {:>7} {:>8}",
-        "phase", "median s", "min-max s", "cpu s", "messages/s", "MB/s", "x floor", "peak MiB"
+        "{:<40} {:>9} {:>13} {:>7} {:>11} {:>7} {:>8} {:>7} {:>8}",
+        "phase",
+        "median s",
+        "min-max s",
+        "cpu s",
+        "messages/s",
+        "MB/s",
+        "us/msg",
+        "x floor",
+        "peak MiB"
     );
     for r in results {
         let m = r.median();
@@ -706,13 +758,14 @@ fn print_table(title: &str, s: &Store, results: &[Result]) {
         let ratio = floor.map(|f| format!("{:.2}", m / f)).unwrap_or("-".into());
         let rss = median(&r.rss_kib.iter().map(|&k| k as f64).collect::<Vec<_>>()) / 1024.0;
         println!(
-            "{:<40} {:>9.3} {:>13} {:>7.3} {:>11.0} {:>7} {:>7} {:>8.1}",
+            "{:<40} {:>9.3} {:>13} {:>7.3} {:>11.0} {:>7} {:>8.1} {:>7} {:>8.1}",
             r.label,
             m,
             format!("{min:.3}-{max:.3}"),
             median(&r.cpus),
             rate,
             mbs,
+            m * 1e6 / s.messages.max(1) as f64,
             ratio,
             rss
         );
@@ -823,6 +876,7 @@ fn main() {
         }
     };
     match &o.scale {
+        None if o.shaped.is_some() => {}
         None => {
             for src in &sources {
                 bench_one(&o, &base, src, o.messages, o.mailboxes, &o.phases);
@@ -873,6 +927,10 @@ fn main() {
                 println!();
             }
         }
+    }
+    // The store-shaped case: asked for, or part of the default run.
+    if let Some((mailboxes, messages)) = o.shaped.or((!o.chosen).then_some((2000, 100_000))) {
+        shaped::run(&o, &base, mailboxes, messages);
     }
     if !o.keep && o.dir.is_none() {
         let _ = std::fs::remove_dir_all(&base);

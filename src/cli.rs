@@ -58,12 +58,26 @@ pub fn refusal(e: &clap::Error, args: &[String]) -> Option<String> {
     let rendered = e.render().to_string();
     let mut what = String::new();
     let mut tips = Vec::new();
-    for line in rendered.lines().map(str::trim) {
+    // An error that ends in a colon lists what it is about on the lines below
+    // it ("required arguments were not provided:" then "  --older-than <AGE>").
+    let mut listing = false;
+    for raw in rendered.lines() {
+        let line = raw.trim();
         if let Some(m) = line.strip_prefix("error: ") {
             what = m.to_owned();
+            listing = what.ends_with(':');
         } else if let Some(t) = line.strip_prefix("tip: ") {
             tips.push(t.to_owned());
+            listing = false;
+        } else if listing && raw.starts_with(' ') && !line.is_empty() {
+            what.push(' ');
+            what.push_str(line);
+        } else {
+            listing = false;
         }
+    }
+    if let Some(w) = what.strip_suffix(':') {
+        what = w.to_owned();
     }
     if what.is_empty() {
         what = rendered
@@ -120,6 +134,10 @@ const COMMAND_WORDS: &[&str] = &[
     "serve",
     "import",
     "export",
+    "set-aside",
+    "remove",
+    "completions",
+    "man",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +215,31 @@ pub enum Command {
         after_help = "ADDR is HOST:PORT or unix:PATH. Logs go to standard error; SIGTERM ends every session with BYE and exits 0.\n\nExamples:\n  msgstore serve --imap 127.0.0.1:143\n  msgstore serve --imap [::]:143 --imaps [::]:993 --tls-cert cert.pem --tls-key key.pem\n  msgstore serve --imap 127.0.0.1:143 --lmtp unix:/run/msgstore/lmtp.sock\n  msgstore serve --stdio --user joe      # what a mail client's Tunnel setting runs"
     )]
     Serve(ServeArgs),
+    /// List or remove the files repairs set aside (NUL messages, damaged indexes and databases)
+    #[command(
+        subcommand,
+        name = "set-aside",
+        after_help = "Examples:\n  msgstore set-aside list\n  msgstore set-aside remove --older-than 30d"
+    )]
+    SetAside(SetAsideCmd),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh)
+    #[command(
+        after_help = "Examples:\n  msgstore completions bash > /etc/bash_completion.d/msgstore\n  msgstore completions zsh > \"${fpath[1]}/_msgstore\"\n  msgstore completions fish > ~/.config/fish/completions/msgstore.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (msgstore.1, msgstore-reconstruct.1, ...) into DIR, for packagers
+    #[command(
+        hide = true,
+        after_help = "DIR is created if missing; pages already there with the same names are replaced.\n\nExample:\n  msgstore man /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Where to write the pages
+        dir: PathBuf,
+    },
     /// Build a sample store, damage it, repair it, and show that nothing was lost
     #[command(
         after_help = "The store is built in --dir DIR, else in --store DIR, else in a new directory under the system's temp directory; it must be new or empty.\n\nExample:\n  msgstore demo\n  msgstore demo --dir /tmp/demo-store --messages 1000"
@@ -300,6 +343,41 @@ pub enum MailboxCmd {
     /// Rename a mailbox; its children move with it and UIDVALIDITY is kept
     #[command(after_help = "Example:\n  msgstore mailbox rename joe/old joe/archive/2025")]
     Rename { old: String, new: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetAsideCmd {
+    /// List set-aside files: in the named mailboxes and those below them, or with no name in the whole store
+    #[command(
+        after_help = "A file's age is the time in its name (msgstore.index.corrupt-20261128T101500Z); a <uid>.BAD has none, and its age is the time it was renamed.\n\nExamples:\n  msgstore set-aside list\n  msgstore --json set-aside list joe"
+    )]
+    List {
+        /// Mailboxes to look in, each with those below it (`joe` means `Other Users/joe`) [default: the whole store]
+        #[arg(value_name = "MAILBOX")]
+        mailboxes: Vec<String>,
+    },
+    /// Remove set-aside files set aside at least AGE ago (nothing else is ever removed)
+    #[command(
+        after_help = "Only names repairs give are removed: <uid>.BAD and <file>.corrupt-<UTC time> (see schema/spool.md); a directory under such a name is left for you to look into.\n\nExamples:\n  msgstore set-aside remove --older-than 30d -n     # what would go\n  msgstore set-aside remove --older-than 30d\n  msgstore set-aside remove --older-than 0 joe/stuff"
+    )]
+    Remove {
+        /// A whole number and a unit: s, m, h, d or w (`30d`, `12h`, `2w`); `0` for all
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: u64,
+        /// Dry run: say what would be removed, remove nothing
+        #[arg(short = 'n', long = "dry-run")]
+        dry_run: bool,
+        /// Mailboxes to look in, each with those below it [default: the whole store]
+        #[arg(value_name = "MAILBOX")]
+        mailboxes: Vec<String>,
+    },
+}
+
+/// `--older-than`'s value: seconds.
+fn parse_age(s: &str) -> Result<u64, String> {
+    crate::store::aside::parse_age(s).ok_or_else(|| {
+        format!("`{s}` is no age: give a whole number and a unit, s, m, h, d or w (`30d`), or `0`")
+    })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -472,6 +550,72 @@ mod tests {
             c.command,
             Some(Command::User(UserCmd::Passwd { .. }))
         ));
+    }
+
+    #[test]
+    fn set_aside_and_packaging_spellings() {
+        let c = Cli::try_parse_from([
+            "msgstore",
+            "set-aside",
+            "remove",
+            "--older-than",
+            "30d",
+            "-n",
+            "joe",
+        ])
+        .unwrap();
+        let Some(Command::SetAside(SetAsideCmd::Remove {
+            older_than,
+            dry_run,
+            mailboxes,
+        })) = c.command
+        else {
+            panic!("not set-aside remove")
+        };
+        assert_eq!(
+            (older_than, dry_run, mailboxes),
+            (30 * 86_400, true, vec!["joe".to_string()])
+        );
+        let c = Cli::try_parse_from([
+            "msgstore",
+            "set-aside",
+            "remove",
+            "--older-than=0",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::SetAside(SetAsideCmd::Remove {
+                older_than: 0,
+                dry_run: true,
+                ..
+            }))
+        ));
+        for bad in ["30", "1y", "-1d", "soon"] {
+            assert!(
+                Cli::try_parse_from(["msgstore", "set-aside", "remove", "--older-than", bad])
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        // No age, no removal: it is never implied.
+        assert!(Cli::try_parse_from(["msgstore", "set-aside", "remove"]).is_err());
+        let c = Cli::try_parse_from(["msgstore", "set-aside", "list"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::SetAside(SetAsideCmd::List { .. }))
+        ));
+        let c = Cli::try_parse_from(["msgstore", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        ));
+        assert!(Cli::try_parse_from(["msgstore", "completions", "tcsh"]).is_err());
+        let c = Cli::try_parse_from(["msgstore", "man", "/tmp/m"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Man { .. })));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::commands::{self, Ctx, Exit, FAILED, OK};
 use clap::Parser;
 use std::io::{BufRead, IsTerminal};
 
-const HELP: &str = "Commands: init, user add|list|delete, mailbox create|list|delete|rename, deliver, flags, expunge, reconstruct, x-build-user-db, dump, demo.\n`help COMMAND` or `COMMAND --help` for details; `quit` or Ctrl-D to leave.\nQuote names with spaces: reconstruct \"Other Users/joe/my stuff\"";
+const HELP: &str = "Commands: init, user add|list|delete, mailbox create|list|delete|rename, deliver, flags, expunge, reconstruct, x-build-user-db, dump, import, export, set-aside list|remove, completions, demo.\n`help COMMAND` or `COMMAND --help` for details; `quit` or Ctrl-D to leave.\nQuote names with spaces: reconstruct \"Other Users/joe/my stuff\"";
 
 /// Set for a command the prompt runs: standard input is the terminal, not a message.
 pub const FROM_PROMPT: &str = "MSGSTORE_FROM_PROMPT";

@@ -5,7 +5,9 @@
 mod admin;
 mod demo;
 mod messages;
+mod packaging;
 mod reconstruct;
+mod set_aside;
 mod transfer;
 
 use crate::cli::{Command, Global};
@@ -117,6 +119,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Exit {
         Command::Import(a) => transfer::import(ctx, a),
         Command::Export(a) => transfer::export(ctx, a),
         Command::Serve(a) => serve(ctx, a),
+        Command::SetAside(c) => set_aside::set_aside(ctx, c),
+        Command::Completions { shell } => packaging::completions(ctx, shell),
+        Command::Man { dir } => packaging::man(ctx, &dir),
     };
     r.unwrap_or_else(|e| ctx.fail(&e))
 }

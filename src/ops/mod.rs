@@ -6,7 +6,8 @@
 //! - `mailbox` and `user` change which mailboxes and users exist, `user` sets
 //!   passwords and quotas and checks logins, `quota` counts what users use;
 //! - `reconstruct` runs the repairs;
-//! - `import` and `export` move mail in and out (Maildir, mbox).
+//! - `import` and `export` move mail in and out (Maildir, mbox);
+//! - `set_aside` lists and removes the files repairs set aside.
 
 pub mod copy;
 pub mod deliver;
@@ -19,6 +20,7 @@ pub mod mailbox;
 pub mod open;
 pub mod quota;
 pub mod reconstruct;
+pub mod set_aside;
 pub mod user;
 
 pub use open::OpenMailbox;

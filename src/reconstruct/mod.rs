@@ -183,7 +183,7 @@ fn fill_report(rep: &mut MailboxReport, plan: &Plan, listing: &scan::Listing, ui
     }
     if !listing.bad.is_empty() {
         rep.warnings.push(format!(
-            "set aside earlier (contain NUL bytes): {}",
+            "set aside earlier (contain NUL bytes): {}; see them with `msgstore set-aside list`, remove old ones with `msgstore set-aside remove --older-than AGE`",
             listing.bad.join(" ")
         ));
     }

@@ -8,6 +8,7 @@
 //! `msgstore.index` (index and cache), `msgstore.lock`, `msgstore.tmp.*` (deliveries
 //! in progress) and one encoded directory per child folder.
 
+pub mod aside;
 pub mod fsutil;
 pub mod lock;
 pub mod names;

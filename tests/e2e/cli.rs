@@ -280,6 +280,11 @@ fn help_snapshots() {
         &["import", "--help"],
         &["export", "--help"],
         &["serve", "--help"],
+        &["set-aside", "--help"],
+        &["set-aside", "list", "--help"],
+        &["set-aside", "remove", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
         &["demo", "--help"],
     ] {
         let r = bare(args).ok();
@@ -298,8 +303,7 @@ fn help_snapshots() {
 #[test]
 fn ctrl_c_at_the_prompt_stops_the_command_not_the_prompt() {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: `script` (util-linux) is not installed");
-        return;
+        return crate::util::skip("`script` (util-linux) is not installed");
     }
     let s = Store::new();
     s.run(&["user", "add", "joe"]).ok();

@@ -4,10 +4,12 @@
 mod cli;
 mod commands;
 mod damage;
+mod packaging;
 mod regressions;
 mod serve;
 mod serve_security;
 mod server_faults;
+mod set_aside;
 mod transfer;
 mod users;
 mod util;

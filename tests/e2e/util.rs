@@ -255,3 +255,67 @@ pub fn field_of<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
 pub fn sample(i: u64) -> Vec<u8> {
     msgstore::sample::message(7, i, 2)
 }
+
+/// Says why a test is skipped (a tool it needs is missing): with `eprintln!`
+/// (shown with `--nocapture`), and on the real standard error too, which libtest
+/// does not capture, so the line shows in every run's output. (The corpus tests,
+/// which skip on a missing directory, run under their own harness and are
+/// counted as ignored instead: tests/e2e/corpus.rs.)
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    eprintln!("skipping: {why}");
+    let name = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED {name}: {why}");
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A dump's messages without what a fresh mailbox gives anew (nothing: UIDs,
+/// flags as sets, dates, sizes, guids and the three strings must all agree).
+pub fn messages(d: &serde_json::Value) -> Vec<serde_json::Value> {
+    d["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            let mut flags: Vec<String> = m["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_owned())
+                .collect();
+            // Keyword order is the order of first use in the mailbox: not content.
+            flags.sort();
+            m["flags"] = serde_json::json!(flags);
+            m
+        })
+        .collect()
+}
+
+pub fn set_mtime(path: &Path, secs: i64) {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// Every regular file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            out.extend(files_under(&e.path()));
+        } else if ft.is_file() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
