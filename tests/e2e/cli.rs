@@ -316,9 +316,12 @@ fn ctrl_c_at_the_prompt_stops_the_command_not_the_prompt() {
         .open(s.dir("users/joe/msgstore.lock"))
         .unwrap();
     lock.lock().unwrap();
-    let cmd = format!("{BIN} --store '{}'", s.root.display());
+    // `exec`: `script` runs the line through $SHELL, and a non-interactive dash
+    // between it and the prompt would itself die of the terminal's SIGINT.
+    let cmd = format!("exec {BIN} --store '{}'", s.root.display());
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env("HOME", s.root.parent().unwrap())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
