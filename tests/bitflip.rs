@@ -185,9 +185,14 @@ fn one_flipped_bit_keeps_every_readable_records_flags() {
     let positions = Arc::new(positions);
     let threads: Vec<_> = (0..2)
         .map(|w| {
-            let (root, work, bytes) = (root.clone(), work.path().join(w.to_string()), bytes.clone());
-            let (tally, failures, next, positions) =
-                (tally.clone(), failures.clone(), next.clone(), positions.clone());
+            let (root, work, bytes) =
+                (root.clone(), work.path().join(w.to_string()), bytes.clone());
+            let (tally, failures, next, positions) = (
+                tally.clone(),
+                failures.clone(),
+                next.clone(),
+                positions.clone(),
+            );
             let base_flags = base_flags.clone();
             let base_header = base.header;
             std::thread::spawn(move || {
@@ -308,14 +313,18 @@ fn trial(
         let now = flags_of(&after.records[&now_uid], &after.keywords);
         let extra = now.0 & !flags.0 != 0 || !now.1.is_subset(&flags.1);
         if extra {
-            return Err(format!("UID {uid} has flags it never had: {now:?}, was {flags:?}"));
+            return Err(format!(
+                "UID {uid} has flags it never had: {now:?}, was {flags:?}"
+            ));
         }
         if readable_here {
             t.readable += 1;
             if &now == flags {
                 t.kept += 1;
             } else {
-                return Err(format!("UID {uid} was readable with {flags:?} but came back {now:?}"));
+                return Err(format!(
+                    "UID {uid} was readable with {flags:?} but came back {now:?}"
+                ));
             }
         } else {
             t.unreadable += 1;
@@ -325,7 +334,11 @@ fn trial(
         }
     }
     if after.records.len() != base.len() {
-        return Err(format!("{} records, was {}", after.records.len(), base.len()));
+        return Err(format!(
+            "{} records, was {}",
+            after.records.len(),
+            base.len()
+        ));
     }
     Ok(t)
 }

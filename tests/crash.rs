@@ -52,12 +52,17 @@ struct Msg {
     /// While its UID is unknown: the lowest UID it may get, the highest UIDNEXT a
     /// client was told since it was written.
     min_uid: u32,
+    /// Its record may be gone (damage or an older copy restored): it keeps its UID
+    /// or gets a new one at or above `min_uid`, never one below.
+    renumber_ok: bool,
 }
 
 #[derive(Clone, Debug)]
 struct Mbox {
     uidvalidity: u32,
     uidnext: u32,
+    /// The highest HIGHESTMODSEQ seen: it never goes down.
+    highestmodseq: u64,
     /// Every UID ever seen in this mailbox and the message it named.
     uids: BTreeMap<u32, String>,
 }
@@ -90,9 +95,21 @@ enum Damage {
     /// mailboxes.redb deleted, or overwritten with garbage (reconstruct -m).
     DeleteList,
     CorruptList,
+    /// A few bits of the index flipped (salvage keeps what still verifies).
+    FlipBits(String),
+    /// The index cut short.
+    Truncate(String),
+    /// An older copy of the index put back over the current one.
+    RestoreIndex(String),
+    /// The mailbox directory's files restored from an older copy: what came
+    /// later is gone, what was expunged since is back (a backup holds what it
+    /// holds).
+    RestoreTree(String),
+    /// An older copy of mailboxes.redb put back.
+    RestoreList,
 }
 
-const DAMAGE_KINDS: u64 = 7;
+const DAMAGE_KINDS: u64 = 11;
 
 #[derive(Debug)]
 enum Op {
@@ -200,6 +217,7 @@ pub struct Stats {
     pub recovered_present: u64,
     pub maybe_resolved_present: u64,
     pub maybe_resolved_gone: u64,
+    pub damages: BTreeMap<String, u64>,
 }
 
 const USERS: [&str; 2] = ["joe", "ann"];
@@ -214,7 +232,20 @@ pub struct Harness {
     counter: u64,
     est: [Duration; 8],
     pub stats: Stats,
+    /// Older copies the restores put back: a mailbox's index; a mailbox
+    /// directory's files with the messages (content hash -> UID) they held; the
+    /// mailbox list.
+    index_snaps: BTreeMap<String, Vec<u8>>,
+    tree_snaps: BTreeMap<String, (PathBuf, BTreeMap<String, u32>)>,
+    list_snap: Option<Vec<u8>>,
+    /// Operation kinds to draw from (repeats weigh).
+    mix: &'static [usize],
 }
+
+const KILL_MIX: &[usize] = &[0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7];
+/// Mostly mail and repairs after damage or restores; list changes rarely, so that
+/// older copies stay the same mailbox's.
+const DAMAGE_MIX: &[usize] = &[0, 0, 0, 0, 1, 1, 2, 2, 4, 6, 6, 6, 6, 6, 6, 6, 7, 7];
 
 fn canon(name: &str) -> String {
     msgstore::store::names::MailboxName::parse(name)
@@ -237,6 +268,10 @@ impl Harness {
             counter: 0,
             est: [Duration::from_millis(40); 8],
             stats: Stats::default(),
+            index_snaps: BTreeMap::new(),
+            tree_snaps: BTreeMap::new(),
+            list_snap: None,
+            mix: KILL_MIX,
         };
         h.plain(&["init"]);
         h.plain(&["user", "add", "joe", "ann"]);
@@ -339,11 +374,7 @@ impl Harness {
 
     /// A random operation of the given kind (or any kind).
     fn make_op(&mut self, kind: Option<usize>, damage: Option<u64>) -> (Op, Damage) {
-        let kind = kind.unwrap_or_else(|| {
-            *self
-                .rng
-                .pick(&[0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7])
-        });
+        let kind = kind.unwrap_or_else(|| *self.rng.pick(self.mix));
         let boxes = self.box_names();
         match kind {
             0 => {
@@ -485,14 +516,42 @@ impl Harness {
             }
             6 => {
                 let target = self.rng.pick(&boxes).clone();
-                let damage = match damage.unwrap_or_else(|| self.rng.below(DAMAGE_KINDS)) {
+                let pick = damage.unwrap_or_else(|| {
+                    // Restores are rarer to set up: when a copy is there, often.
+                    if self.tree_snaps.contains_key(&target) && self.rng.chance(30) {
+                        9 + self.rng.below(2)
+                    } else {
+                        self.rng.below(DAMAGE_KINDS)
+                    }
+                });
+                let damage = match pick {
                     0 => Damage::None,
                     1 => Damage::DeleteIndex(target.clone()),
                     2 => Damage::StaleTemp(target.clone()),
                     3 => Damage::CopyIn(target.clone()),
                     4 => Damage::Interrupted(target.clone()),
                     5 => Damage::Nul(target.clone()),
-                    _ => Damage::CorruptIndex(target.clone()),
+                    6 => Damage::CorruptIndex(target.clone()),
+                    7 => Damage::FlipBits(target.clone()),
+                    8 => Damage::Truncate(target.clone()),
+                    9 if self.index_snaps.contains_key(&target) => {
+                        Damage::RestoreIndex(target.clone())
+                    }
+                    10 if self.tree_snaps.contains_key(&target) => {
+                        // Mail keeps arriving after a restore, before anyone repairs.
+                        if self.rng.chance(50) {
+                            let files = vec![self.new_message(false)];
+                            return (
+                                Op::Deliver {
+                                    mailbox: target.clone(),
+                                    files,
+                                },
+                                Damage::RestoreTree(target),
+                            );
+                        }
+                        Damage::RestoreTree(target.clone())
+                    }
+                    _ => Damage::None,
                 };
                 let which = if self.rng.chance(50) {
                     None
@@ -502,9 +561,11 @@ impl Harness {
                 (Op::Reconstruct(which), damage)
             }
             _ => {
-                let damage = match damage.unwrap_or_else(|| self.rng.below(DAMAGE_KINDS)) % 3 {
+                let damage = match damage.unwrap_or_else(|| self.rng.below(DAMAGE_KINDS)) % 4 {
                     0 => Damage::None,
                     1 => Damage::DeleteList,
+                    2 if self.list_snap.is_some() => Damage::RestoreList,
+                    2 => Damage::None,
                     _ => Damage::CorruptList,
                 };
                 (Op::ReconstructList, damage)
@@ -517,9 +578,139 @@ impl Harness {
         msgstore::store::Store::at(&self.root).mailbox_dir(&n)
     }
 
+    /// After a damage that may lose records: flags unknown, UIDs may move up.
+    fn records_may_be_lost(&mut self, b: &str) {
+        let next = self.model.boxes[b].uidnext;
+        for m in self.model.msgs.values_mut() {
+            if m.mailbox == b {
+                m.flags = None;
+                m.renumber_ok = true;
+                m.min_uid = m.min_uid.max(next);
+            }
+        }
+    }
+
+    /// A mailbox whose every message is known for sure (no kill pending).
+    fn settled(&self, b: &str) -> bool {
+        self.model.maybe_boxes.is_empty()
+            && self.model.maybe_renames.is_empty()
+            && self.model.msgs.values().all(|m| {
+                m.mailbox != b || (m.st == St::Present && m.alt.is_none() && m.uid.is_some())
+            })
+    }
+
+    /// Now and then keeps older copies for the restores to put back.
+    fn maybe_snapshot(&mut self) {
+        if !self.rng.chance(30) {
+            return;
+        }
+        let boxes = self.box_names();
+        let b = self.rng.pick(&boxes).clone();
+        if !self.settled(&b) {
+            return;
+        }
+        let dir = self.mailbox_dir(&b);
+        if let Ok(bytes) = std::fs::read(dir.join("msgstore.index")) {
+            self.index_snaps.insert(b.clone(), bytes);
+        }
+        self.counter += 1;
+        let copy = self._tmp.path().join(format!("snap{}", self.counter));
+        std::fs::create_dir(&copy).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+            }
+        }
+        let held = self
+            .model
+            .msgs
+            .iter()
+            .filter(|(_, m)| m.mailbox == b)
+            .map(|(g, m)| (g.clone(), m.uid.unwrap()))
+            .collect();
+        self.tree_snaps.insert(b, (copy, held));
+        if self.rng.chance(50) {
+            self.list_snap = std::fs::read(self.root.join("mailboxes.redb")).ok();
+        }
+    }
+
     fn apply_damage(&mut self, d: &Damage) {
         match d {
             Damage::None => {}
+            Damage::FlipBits(b) | Damage::Truncate(b) => {
+                let p = self.mailbox_dir(b).join("msgstore.index");
+                let Ok(mut bytes) = std::fs::read(&p) else {
+                    return;
+                };
+                if bytes.is_empty() {
+                    return;
+                }
+                if matches!(d, Damage::FlipBits(_)) {
+                    for _ in 0..1 + self.rng.below(3) {
+                        let bit = self.rng.below(bytes.len() as u64 * 8);
+                        bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+                    }
+                } else {
+                    bytes.truncate(self.rng.below(bytes.len() as u64) as usize);
+                }
+                std::fs::write(&p, bytes).unwrap();
+                self.records_may_be_lost(b);
+            }
+            Damage::RestoreIndex(b) => {
+                let bytes = self.index_snaps[b].clone();
+                std::fs::write(self.mailbox_dir(b).join("msgstore.index"), bytes).unwrap();
+                self.records_may_be_lost(b);
+            }
+            Damage::RestoreTree(b) => {
+                let (copy, held) = self.tree_snaps[b].clone();
+                let dir = self.mailbox_dir(b);
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    if e.file_type().unwrap().is_file() {
+                        std::fs::remove_file(e.path()).unwrap();
+                    }
+                }
+                for e in std::fs::read_dir(&copy).unwrap().flatten() {
+                    std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+                }
+                // What came after the copy is gone with the restore (the
+                // administrator's choice, not a loss the store could prevent).
+                let later: Vec<String> = self
+                    .model
+                    .msgs
+                    .iter()
+                    .filter(|(g, m)| m.mailbox == *b && !held.contains_key(*g))
+                    .map(|(g, _)| g.clone())
+                    .collect();
+                for g in later {
+                    self.model.msgs.remove(&g);
+                    self.model.gone.insert(g);
+                }
+                // What was expunged since is back under its old UID or a new one.
+                for (g, uid) in &held {
+                    if self.model.gone.remove(g) {
+                        let len = std::fs::metadata(dir.join(format!("{uid}.")))
+                            .map_or(0, |m| m.len() as usize);
+                        self.model.msgs.insert(
+                            g.clone(),
+                            Msg {
+                                mailbox: b.clone(),
+                                alt: None,
+                                uid: Some(*uid),
+                                flags: None,
+                                st: St::Present,
+                                bytes_len: len,
+                                min_uid: 0,
+                                renumber_ok: true,
+                            },
+                        );
+                    }
+                }
+                self.records_may_be_lost(b);
+            }
+            Damage::RestoreList => {
+                let bytes = self.list_snap.clone().unwrap();
+                std::fs::write(self.root.join("mailboxes.redb"), bytes).unwrap();
+            }
             Damage::DeleteIndex(b) | Damage::CorruptIndex(b) => {
                 let p = self.mailbox_dir(b).join("msgstore.index");
                 let done = if matches!(d, Damage::DeleteIndex(_)) {
@@ -572,6 +763,7 @@ impl Harness {
                         st: St::Present,
                         bytes_len: first.2,
                         min_uid: self.model.boxes[b].uidnext,
+                        renumber_ok: false,
                     },
                 );
                 let op = Op::Deliver {
@@ -596,6 +788,7 @@ impl Harness {
                         st: St::Present,
                         bytes_len: len,
                         min_uid: 0,
+                        renumber_ok: false,
                     },
                 );
             }
@@ -604,8 +797,17 @@ impl Harness {
 
     /// Runs one operation, killed as `kill` says; checks after every kill.
     pub fn trial(&mut self, kind: Option<usize>, damage: Option<u64>, kill: Option<Kill>) -> bool {
+        self.maybe_snapshot();
         let (op, damage) = self.make_op(kind, damage);
+        if matches!(op, Op::Create(_) | Op::Rename(..) | Op::Delete(_)) {
+            // A copy of a directory that moved or went away is another mailbox's.
+            self.index_snaps.clear();
+            self.tree_snaps.clear();
+        }
         self.apply_damage(&damage);
+        let what = format!("{damage:?}");
+        let what = what.split('(').next().unwrap_or("");
+        *self.stats.damages.entry(what.to_owned()).or_default() += 1;
         let kill = kill.unwrap_or_else(|| {
             let est = self.est[op.kind()].as_micros() as u64;
             Kill::After(Duration::from_micros(self.rng.below(est + est / 5)))
@@ -614,6 +816,7 @@ impl Harness {
         self.stats.runs += 1;
         if !out.killed {
             self.stats.completed += 1;
+            eprintln!("done: {op:?} with {damage:?}");
             let e = &mut self.est[op.kind()];
             *e = (*e * 3 + out.elapsed) / 4;
             self.succeeded(&op, &out);
@@ -682,6 +885,7 @@ impl Harness {
                             st: St::Present,
                             bytes_len: *len,
                             min_uid: 0,
+                            renumber_ok: false,
                         },
                     );
                 }
@@ -770,6 +974,7 @@ impl Harness {
                     self.model.boxes.entry(e.name.clone()).or_insert(Mbox {
                         uidvalidity: e.uidvalidity,
                         uidnext: 1,
+                        highestmodseq: 0,
                         uids: BTreeMap::new(),
                     });
                 }
@@ -799,6 +1004,7 @@ impl Harness {
                     self.model.boxes.entry(e.name.clone()).or_insert(Mbox {
                         uidvalidity: e.uidvalidity,
                         uidnext: 1,
+                        highestmodseq: 0,
                         uids: BTreeMap::new(),
                     });
                 }
@@ -837,6 +1043,7 @@ impl Harness {
                             st: St::MaybeDelivered,
                             bytes_len: *len,
                             min_uid: self.model.boxes.get(mailbox).map_or(0, |b| b.uidnext),
+                            renumber_ok: false,
                         },
                     );
                 }
@@ -1012,8 +1219,16 @@ impl Harness {
             let b = self.model.boxes.entry(name.clone()).or_insert(Mbox {
                 uidvalidity: d.uidvalidity,
                 uidnext: 1,
+                highestmodseq: 0,
                 uids: BTreeMap::new(),
             });
+            assert!(
+                d.highestmodseq >= b.highestmodseq,
+                "{name}: HIGHESTMODSEQ went down {} -> {}",
+                b.highestmodseq,
+                d.highestmodseq
+            );
+            b.highestmodseq = d.highestmodseq;
             assert_eq!(d.uidvalidity, b.uidvalidity, "{name}: UIDVALIDITY changed");
             let prev_next = before
                 .get(name)
@@ -1046,7 +1261,9 @@ impl Harness {
                     m.uid,
                     mm.mailbox
                 );
-                if let Some(u) = mm.uid {
+                if let Some(u) = mm.uid
+                    && !(mm.renumber_ok && (m.uid == u || m.uid >= mm.min_uid))
+                {
                     assert_eq!(u, m.uid, "{name}: a delivered message's UID changed");
                 }
                 let fl: BTreeSet<String> = m.flags.iter().cloned().collect();
@@ -1059,7 +1276,7 @@ impl Harness {
                         // A UID acknowledged by deliver was checked when it was
                         // given; one seen first now must be above what clients saw.
                         assert!(
-                            mm.uid.is_some() || m.uid >= mm.min_uid,
+                            (mm.uid.is_some() && !mm.renumber_ok) || m.uid >= mm.min_uid,
                             "{name}: new UID {} below the UIDNEXT {} clients saw",
                             m.uid,
                             mm.min_uid
@@ -1090,6 +1307,8 @@ impl Harness {
                     m.alt = None;
                     m.uid = Some(*uid);
                     m.flags = Some(fl.clone());
+                    m.renumber_ok = false;
+                    m.min_uid = 0;
                 }
                 None => {
                     assert!(
@@ -1160,6 +1379,36 @@ fn random_kills(seed: u64) {
     }
     eprintln!(
         "crash harness seed {seed}: {} runs, {} killed, {} completed, {} messages alive, {} gone, {:.1} s; {:?}",
+        h.stats.runs,
+        h.stats.kills,
+        h.stats.completed,
+        h.model.msgs.len(),
+        h.model.gone.len(),
+        start.elapsed().as_secs_f64(),
+        h.stats
+    );
+}
+
+/// The randomized suite of issue 11: deliveries, flag changes, expunges, renames,
+/// index deletion, bit flips, truncation, restores of older indexes, directory
+/// trees and mailbox lists, and kills, checked against the model after every
+/// repair.
+#[test]
+fn random_damage_and_restores() {
+    let seed = env_u64("MSGSTORE_CRASH_SEED", 0)
+        .wrapping_mul(1000)
+        .wrapping_add(5);
+    let want = env_u64("MSGSTORE_CRASH_TRIALS", 100) * 2;
+    let mut h = Harness::new(seed);
+    h.mix = DAMAGE_MIX;
+    let start = Instant::now();
+    let mut n = 0;
+    while n < want && start.elapsed() < Duration::from_secs(90) {
+        h.trial(None, None, None);
+        n += 1;
+    }
+    eprintln!(
+        "damage harness seed {seed}: {} runs, {} killed, {} completed, {} messages alive, {} gone, {:.1} s; {:?}",
         h.stats.runs,
         h.stats.kills,
         h.stats.completed,

@@ -654,7 +654,11 @@ fn mailbox_index() {
     c.eq(
         "entries of a new index's header table",
         header_keys,
-        vec![index::HEADER_KEY.to_owned(), index::KEYWORDS_KEY.to_owned()],
+        vec![
+            index::FILE_KEY.to_owned(),
+            index::HEADER_KEY.to_owned(),
+            index::KEYWORDS_KEY.to_owned(),
+        ],
     );
     check_tables(
         &mut c,

@@ -207,11 +207,12 @@ pub fn dump(ctx: &Ctx, mailbox: &str) -> Result<Exit> {
         for m in &d.messages {
             let _ = writeln!(
                 s,
-                "\nuid {}  flags ({})  internaldate \"{}\"  size {}\n  guid {}\n  envelope {}\n  bodystructure {}\n  body {}",
+                "\nuid {}  flags ({})  internaldate \"{}\"  size {}  modseq {}\n  guid {}\n  envelope {}\n  bodystructure {}\n  body {}",
                 m.uid,
                 m.flags.join(" "),
                 m.internaldate,
                 m.size,
+                m.modseq,
                 m.guid,
                 m.strings.envelope,
                 m.strings.bodystructure,

@@ -60,6 +60,8 @@ pub struct State {
     /// Read from a version-1 index (no checksums, no identity): `reconstruct`
     /// converts it; nothing else writes it.
     pub v1: bool,
+    /// The file is a copy put back since its last write (see [`FILE_KEY`]).
+    pub replaced: bool,
 }
 
 /// What a server keeps of an index in memory: the header, the keyword list and
@@ -113,6 +115,44 @@ pub fn decode_keywords(id: Identity, raw: &[u8]) -> Option<(Vec<String>, usize)>
     }
     let crc = u32::from_le_bytes(raw.get(at..at + 4)?.try_into().ok()?);
     (crc == keywords_crc(id, &raw[..at])).then_some((names, at + 4))
+}
+
+/// Key of the file stamp in the `header` table: the device, inode and birth
+/// time of the index file as its last writer saw it (see [`file_stamp`]). A file
+/// put back from a copy (a restore from backup, a copy to a new disk) is another
+/// file, so its UIDNEXT and HIGHESTMODSEQ prove no bound: writers then continue
+/// above the mailbox list's reservations (see `ops::open`).
+pub const FILE_KEY: &str = "file";
+
+/// The device, inode and birth time of the file at `path`, as a file stamp. The
+/// birth time tells a copy from the original even where the copy was given the
+/// inode number the original freed (as `rm -r` and a restore do); no copying
+/// tool can set it. Where the file system keeps none, it counts as 0.
+fn file_stamp(path: &Path) -> Option<[u8; 32]> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&m.dev().to_le_bytes());
+    b[8..16].copy_from_slice(&m.ino().to_le_bytes());
+    b[16..24].copy_from_slice(&born.as_secs().to_le_bytes());
+    b[24..28].copy_from_slice(&born.subsec_nanos().to_le_bytes());
+    Some(b)
+}
+
+/// The file was put there by a copy since its last write: it carries another
+/// file's stamp. An index without a stamp (written before stamps existed) or
+/// whose file cannot be examined is taken as it is.
+fn replaced(h: &Handle, txn: &redb::ReadTransaction) -> Result<bool> {
+    let t = txn.open_table(HEADER_TABLE).map_err(h.err())?;
+    let Some(stored) = t.get(FILE_KEY).map_err(h.err())? else {
+        return Ok(false);
+    };
+    Ok(file_stamp(h.path()).is_some_and(|now| stored.value() != now.as_slice()))
 }
 
 fn damaged(h: &Handle, why: impl Into<String>) -> crate::error::Error {
@@ -277,6 +317,7 @@ fn read_state(h: &Handle, txn: &redb::ReadTransaction, allow_v1: bool) -> Result
         keywords,
         records,
         v1,
+        replaced: replaced(h, txn)?,
     })
 }
 
@@ -391,6 +432,11 @@ impl Index {
         })
     }
 
+    /// The file is a copy put back since its last write (see [`FILE_KEY`]).
+    pub fn replaced(&self) -> Result<bool> {
+        self.h.read(|txn| replaced(&self.h, txn))
+    }
+
     /// Records with UIDs at or above `from`, verified (a writer that knows the
     /// rest).
     pub fn records_from(&self, from: u32) -> Result<Vec<Record>> {
@@ -456,6 +502,13 @@ impl Index {
                 cache: txn.open_table(CACHE_TABLE).map_err(h.err())?,
             };
             let v = f(&mut w)?;
+            // Every commit stamps the file it went to (a new index under a
+            // temporary name keeps its inode through the rename into place).
+            if let Some(stamp) = file_stamp(h.path()) {
+                w.header
+                    .insert(FILE_KEY, stamp.as_slice())
+                    .map_err(h.err())?;
+            }
             drop(w);
             if converting {
                 txn.delete_table(USER_FLAGS_TABLE_V1).map_err(h.err())?;
@@ -681,6 +734,38 @@ mod tests {
             mailbox_id: 9,
             uidvalidity: 77,
         }
+    }
+
+    /// A copy put back where the index was is told from the original, even when
+    /// it gets the original's inode number; an index without a stamp (revision 1)
+    /// is taken as it is, and stamped at its next commit.
+    #[test]
+    fn a_copy_put_back_is_known_by_its_file_stamp() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("msgstore.index");
+        let idx = Index::create(&path, Header::new(id(), 1, 1)).unwrap();
+        assert!(!idx.replaced().unwrap());
+        drop(idx);
+        let copy = t.path().join("copy");
+        std::fs::copy(&path, &copy).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&copy, &path).unwrap();
+        let idx = Index::open(&path).unwrap();
+        assert!(idx.replaced().unwrap());
+        assert!(idx.load().unwrap().replaced);
+        idx.write(id(), |_| Ok(())).unwrap();
+        assert!(!idx.replaced().unwrap());
+        // Revision 1: no stamp at all.
+        idx.h
+            .write(|txn| {
+                let mut t = txn.open_table(HEADER_TABLE).map_err(idx.h.err())?;
+                t.remove(FILE_KEY).map_err(idx.h.err())?;
+                Ok(())
+            })
+            .unwrap();
+        assert!(!idx.replaced().unwrap());
+        drop(idx);
+        assert!(!Reader::open(&path).unwrap().load().unwrap().replaced);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct DumpMessage {
     /// RFC 3501 date-time, without its double quotes.
     pub internaldate: String,
     pub size: u32,
+    /// CONDSTORE's MODSEQ of the message's last change.
+    pub modseq: u64,
     pub guid: String,
     #[serde(flatten)]
     pub strings: ImapStrings,
@@ -102,6 +104,7 @@ impl OpenMailbox {
                 flags: flag_names(r, &state.keywords),
                 internaldate: date.trim_matches('"').to_owned(),
                 size: r.size.get(),
+                modseq: r.modseq.get(),
                 guid: r.guid_hex(),
                 strings: ImapStrings::new(&cache),
             });

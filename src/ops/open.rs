@@ -279,6 +279,49 @@ impl OpenMailbox {
         Ok(b)
     }
 
+    /// A writer's first step: if the index file is a copy put back since its last
+    /// write (a restore from backup), its UIDNEXT and HIGHESTMODSEQ prove nothing:
+    /// UIDs it does not know may have been given to mail that is gone now, and
+    /// clients may have seen higher MODSEQs. So it continues above the mailbox
+    /// list's reservations, and every record it holds gets a MODSEQ above them,
+    /// so that clients resynchronising with CHANGEDSINCE see the flags it brought
+    /// back. One write, once per restore; `reconstruct` does the same.
+    fn continue_above_a_copy(&self, index: &Index) -> Result<()> {
+        if !index.replaced()? {
+            return Ok(());
+        }
+        let Some(e) = mailboxes::get(&self.store, &self.name)? else {
+            // Not listed: the reservation that follows refuses, naming -m.
+            return Ok(());
+        };
+        let mut state = index.load()?;
+        let h = &mut state.header;
+        if e.uidvalidity != h.uidvalidity.get() {
+            // Another mailbox's index: the reservation that follows refuses.
+            return Ok(());
+        }
+        let uidnext = h.uidnext.get().max(e.uid_bound).max(e.uidnext);
+        let modseq = h
+            .highestmodseq
+            .get()
+            .max(e.modseq_bound)
+            .max(e.highestmodseq)
+            .saturating_add(1);
+        self.reserve(h, uidnext, modseq)?;
+        h.uidnext = uidnext.into();
+        h.highestmodseq = modseq.into();
+        let id = h.identity();
+        let header = *h;
+        index.write(id, |w| {
+            for r in state.records.values_mut() {
+                r.modseq = modseq.into();
+                w.put_record(r)?;
+            }
+            w.set_header(&header)
+        })?;
+        Ok(())
+    }
+
     /// Appends messages, in the write order DESIGN.md fixes: reserve the UIDs in
     /// the mailbox list if it does not cover them yet, write each message to a
     /// temporary file, fsync, link it to `<uid>.` (never replacing a name), sync
@@ -312,6 +355,7 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.continue_above_a_copy(&index)?;
         let mut header = index.header()?;
         let mut refused = None;
         if let Some(b) = &budget {
@@ -462,6 +506,7 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.continue_above_a_copy(&index)?;
         let mut state = index.load()?;
         let max = state.records.keys().next_back().copied().unwrap_or(0);
         let modseq = state.header.highestmodseq.get() + 1;
@@ -554,6 +599,7 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.continue_above_a_copy(&index)?;
         let mut state = index.load()?;
         let deleted = |r: &Record| r.system_flags.get() & flag::DELETED != 0;
         let gone: Vec<u32> = match which {

@@ -404,6 +404,7 @@ pub fn decide(
             let mut identity = s.header.identity();
             let mut bounds = Bounds::default();
             let mut state = s.clone();
+            let mut replaced = false;
             if let (Relation::Same, Some(e)) = (&relation, entry) {
                 identity.mailbox_id = e.id;
                 // New UIDs and UIDNEXT continue above what the list reserved: an
@@ -426,6 +427,28 @@ pub fn decide(
                     ));
                     state.header.uidnext = state.header.uidnext.get().max(e.uid_bound).into();
                 }
+                // A copy put back since its last write (its file stamp is another
+                // file's): the flags it brings back may be older than ones clients
+                // saw, under lower MODSEQs. Every record gets a MODSEQ above the
+                // list's bound, so a client asking CHANGEDSINCE sees them all.
+                if s.replaced || s.header.highestmodseq.get() < e.highestmodseq {
+                    let modseq = bounds
+                        .modseq_floor
+                        .max(s.header.highestmodseq.get())
+                        .max(e.highestmodseq)
+                        .saturating_add(1);
+                    rep.warnings.push(format!(
+                        "the index file is a copy put back since it was last written (a restore?): UIDs continue above {}, and every message's MODSEQ is raised to {modseq} so that clients resynchronise its flags",
+                        e.uid_bound
+                    ));
+                    for r in state.records.values_mut() {
+                        r.modseq = modseq.into();
+                    }
+                    state.header.highestmodseq = modseq.into();
+                    state.header.uidnext = state.header.uidnext.get().max(e.uid_bound).into();
+                    bounds.modseq_floor = modseq;
+                    replaced = true;
+                }
             }
             if relation == Relation::ListStale {
                 rep.warnings.push(
@@ -437,7 +460,7 @@ pub fn decide(
                     .push("index in format version 1: converted to version 2".into());
             }
             Decided {
-                must_write: s.v1 || identity != s.header.identity(),
+                must_write: s.v1 || replaced || identity != s.header.identity(),
                 fresh_file: false,
                 state: Some(state),
                 identity: Some(identity),
@@ -505,6 +528,7 @@ pub fn decide(
                         keywords: s.keywords.clone(),
                         records: s.records.clone(),
                         v1: false,
+                        replaced: false,
                     };
                     st.header.exists = (st.records.len() as u32).into();
                     Some(st)

@@ -313,6 +313,7 @@ fn dump_json_has_exactly_the_contract_fields() {
             "flags",
             "guid",
             "internaldate",
+            "modseq",
             "size",
             "uid"
         ]

@@ -361,6 +361,72 @@ fn e_user_tree_restored_from_an_earlier_copy() {
     assert_eq!(s.contents("joe/sub").len(), 1);
 }
 
+/// Mail keeps arriving after a restore, before anyone runs reconstruct: no
+/// writer gives a UID that named other (now lost) mail, and the flags the copy
+/// brought back get MODSEQs above any a client saw, so CHANGEDSINCE shows them.
+#[test]
+fn e_writers_after_a_restore_give_no_uid_twice_and_raise_modseqs() {
+    let s = Store::new();
+    joe_with_mail(&s, "joe");
+    let backup = s._tmp.path().join("backup-joe");
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(s.dir("users/joe"))
+        .arg(&backup)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Later: mail the restore will lose, a flag change it will undo.
+    for i in 10..13 {
+        s.deliver("joe", &sample(i));
+    }
+    s.run(&["flags", "joe", "1", "--remove", "\\Seen"]).ok();
+    let seen = s.dump("joe");
+    let seen_uids: Vec<u64> = seen["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uid"].as_u64().unwrap())
+        .collect();
+    let seen_modseq = seen["highestmodseq"].as_u64().unwrap();
+    // The restore (rm and copy back: the inode numbers may well be the same).
+    std::fs::remove_dir_all(s.dir("users/joe")).unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&backup)
+        .arg(s.dir("users/joe"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Each kind of writer, before any repair.
+    let uid = u64::from(s.deliver("joe", &sample(20)));
+    assert!(
+        seen_uids.iter().all(|u| uid > *u),
+        "UID {uid} given again after a restore (clients saw {seen_uids:?})"
+    );
+    let d = s.dump("joe");
+    assert_eq!(d["uidvalidity"], seen["uidvalidity"]);
+    assert!(d["highestmodseq"].as_u64().unwrap() > seen_modseq);
+    for m in d["messages"].as_array().unwrap() {
+        assert!(
+            m["modseq"].as_u64().unwrap() > seen_modseq,
+            "UID {} kept MODSEQ {} <= {seen_modseq}: {m}",
+            m["uid"],
+            m["modseq"]
+        );
+    }
+    // \Seen is back on UID 1 (the copy had it), under the raised MODSEQ.
+    let one = &d["messages"][0];
+    assert_eq!(one["uid"], 1);
+    assert!(one["flags"].to_string().contains("Seen"), "{one}");
+    // reconstruct afterwards changes no UID and lowers nothing.
+    let r = s.json(&["reconstruct", "joe"]);
+    assert_eq!(r["total"]["failed"], 0);
+    let again = s.dump("joe");
+    assert_eq!(again["messages"], d["messages"]);
+    assert!(again["uidnext"].as_u64() >= d["uidnext"].as_u64());
+}
+
 #[test]
 fn f_message_with_a_nul_byte_is_set_aside() {
     let s = Store::new();
