@@ -314,24 +314,43 @@ pub fn run(store: &Store, dry_run: bool, wait: bool) -> Result<ListReport> {
         if found_names.contains(&shown) || new_list.iter().any(|e| e.name == shown) {
             continue;
         }
-        rep.created_inboxes.push(shown);
+        let dir = store.mailbox_dir(&inbox);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            // One stray file must not stop the rest of the list.
+            rep.failed.push(Failed {
+                path: dir.display().to_string(),
+                why: format!(
+                    "something other than a directory is where {u}'s INBOX belongs; move it away, then run `msgstore reconstruct -m` again"
+                ),
+            });
+            continue;
+        }
         let uv = new_uidvalidity(&mut last_uv);
         let id = next_id;
-        next_id += 1;
         if !dry_run {
-            let dir = store.mailbox_dir(&inbox);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(&dir, "create INBOX directory", e))?;
-            let identity = Identity {
-                mailbox_id: id,
-                uidvalidity: uv,
-            };
-            crate::index::Index::create(
-                &dir.join(INDEX_FILE),
-                crate::index::record::Header::new(identity, 1, 1),
-            )?;
-            sync_dir(&store.root_dir(Root::Users))?;
+            let made = std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(&dir, "create INBOX directory", e))
+                .and_then(|()| {
+                    let identity = Identity {
+                        mailbox_id: id,
+                        uidvalidity: uv,
+                    };
+                    crate::index::Index::create(
+                        &dir.join(INDEX_FILE),
+                        crate::index::record::Header::new(identity, 1, 1),
+                    )?;
+                    sync_dir(&store.root_dir(Root::Users))
+                });
+            if let Err(e) = made {
+                rep.failed.push(Failed {
+                    path: dir.display().to_string(),
+                    why: format!("cannot create {u}'s INBOX: {e}"),
+                });
+                continue;
+            }
         }
+        next_id += 1;
+        rep.created_inboxes.push(shown);
         new_list.push(Entry::new(&inbox, id, uv, now));
     }
     let old_file = match &problem {

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod damage;
 mod packaging;
+mod promises;
 mod regressions;
 mod serve;
 mod serve_security;
