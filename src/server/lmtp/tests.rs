@@ -500,3 +500,74 @@ async fn replies_do_not_depend_on_how_the_input_is_split() {
     assert_eq!(f.messages("joe").len(), 2);
     assert_eq!(f.messages("ann").len(), 2);
 }
+
+/// Recipients that spell another user's mailbox or a way out of the store
+/// (issue 15): each is refused as an unknown user, or lands in joe's own INBOX
+/// or folder; ann and the store's other files never get anything.
+#[tokio::test]
+async fn hostile_recipients_reach_no_other_users_mailbox() {
+    let f = fixture();
+    let hostile = [
+        "../ann@x",
+        "joe/../ann@x",
+        "\"Other Users/ann\"@x",
+        "\"other users/ann\"@x",
+        "joe+../../ann@x",
+        "joe+../ann@x",
+        "joe+INBOX/../../ann@x",
+        "joe+Other Users/ann@x",
+        "joe+%2e%2e%2fann@x",
+        "joe+/ann@x",
+        "joe+Lists/../../ann@x",
+        "ann/../joe@x",
+        "%61nn@x",
+        "\"ann\\\"\"@x",
+        "joe+*@x",
+        "joe+%@x",
+        "joe+\u{7f}@x",
+        "joe+&AGEAbgBu-@x",
+        "\"joe\\\\ann\"@x",
+        "joe@x@ann",
+        "users/ann@x",
+        "public/ann@x",
+    ];
+    let mut accepted = 0;
+    for r in hostile {
+        let input = format!(
+            "LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<{r}>\r\nDATA\r\nSubject: to {r}\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+        );
+        let out = f.session(input.as_bytes()).await;
+        let c = codes(&out);
+        if c.iter().any(|l| l == "250 2.1.5") {
+            accepted += 1;
+        }
+        assert!(
+            !c.iter().any(|l| l.starts_with('4')),
+            "{r}: a temporary failure instead of an answer: {out:?}"
+        );
+    }
+    assert!(f.messages("ann").is_empty(), "ann got mail");
+    let joe = f.messages("joe").len() + f.messages("joe/Lists").len();
+    assert_eq!(joe, accepted, "accepted mail went somewhere else");
+    // Nothing new anywhere in the store but joe's two mailboxes.
+    let mut boxes = Vec::new();
+    for e in walk(&f.store.root_dir(crate::store::names::Root::Users)) {
+        if e.file_name().is_some_and(|n| n == "msgstore.index") {
+            boxes.push(e);
+        }
+    }
+    assert_eq!(boxes.len(), 5, "{boxes:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
