@@ -170,8 +170,14 @@ pub fn salvage(
         }
         // A record of another UIDVALIDITY of this mailbox (the list gave it a new
         // one when nothing else survived) still holds the flags of its content.
-        for (uid, r) in by_content {
-            out.records.entry(uid).or_insert(r);
+        // But where records of this identity are found, one that fails its
+        // checksum is damage, not another identity's: a flipped bit in its flags
+        // or date would be taken as true (its BLAKE3 still matches). Its UID
+        // then has no record, and its message a new UID without flags.
+        if out.records.is_empty() {
+            out.records = by_content;
+        } else {
+            out.rejected += by_content.len();
         }
         let mut best: Option<Vec<String>> = None;
         for (_, raw) in &keyword_lists {
@@ -277,6 +283,56 @@ fn scan_v1(window: &[u8], limit: usize, files: &BTreeMap<u32, [u8; 32]>, out: &m
 mod tests {
     use super::*;
     use zerocopy::IntoBytes;
+
+    /// A record of this mailbox whose checksum fails (a flipped bit in its flags)
+    /// is never taken on its BLAKE3 alone: that would give its message flags it
+    /// never had. Only where no record of this identity is found at all are
+    /// records proven by content (another UIDVALIDITY of the same mailbox).
+    #[test]
+    fn a_damaged_record_of_this_identity_is_not_taken_on_its_content() {
+        let id = Identity {
+            mailbox_id: 4,
+            uidvalidity: 1000,
+        };
+        let rec = |uid: u32, guid: u8, flags: u32, id: Identity| {
+            Record {
+                uid: uid.into(),
+                modseq: 3.into(),
+                system_flags: flags.into(),
+                mark: RECORD_MARK.into(),
+                guid: [guid; 32],
+                ..Record::default()
+            }
+            .sealed(id)
+        };
+        let files: BTreeMap<u32, [u8; 32]> = [(1, [1; 32]), (2, [2; 32])].into();
+        let mut damaged = rec(2, 2, flag::SEEN, id);
+        damaged.system_flags = (flag::SEEN | flag::DELETED).into();
+        let mut bytes = vec![0u8; 64];
+        bytes.extend_from_slice(Header::new(id, 3, 3).sealed().as_bytes());
+        bytes.extend_from_slice(rec(1, 1, flag::FLAGGED, id).as_bytes());
+        bytes.extend_from_slice(damaged.as_bytes());
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("i");
+        std::fs::write(&path, &bytes).unwrap();
+        let s = salvage(&path, Some(id), &files).unwrap();
+        assert_eq!(s.records.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.records[&1].system_flags.get(), flag::FLAGGED);
+
+        // The same records under an older UIDVALIDITY only: proven by content,
+        // system flags kept.
+        let old = Identity {
+            mailbox_id: 4,
+            uidvalidity: 900,
+        };
+        let mut bytes = vec![0u8; 64];
+        bytes.extend_from_slice(rec(1, 1, flag::FLAGGED, old).as_bytes());
+        bytes.extend_from_slice(rec(2, 2, flag::SEEN, old).as_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let s = salvage(&path, Some(id), &files).unwrap();
+        assert_eq!(s.records.len(), 2);
+        assert_eq!(s.records[&2].system_flags.get(), flag::SEEN);
+    }
 
     #[test]
     fn finds_verified_copies_in_any_bytes_and_keeps_the_latest() {
