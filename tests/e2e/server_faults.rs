@@ -338,3 +338,539 @@ fn killed_server_loses_nothing_acknowledged() {
         "only {done} trials ran in the time allowed"
     );
 }
+
+// ---------------------------------------------------------------------------
+// LMTP DATA and IDLE under SIGKILL; a full disk and a read-only store.
+
+use crate::serve::{Client, Server, set_password};
+use crate::util::skip;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// An LMTP client that never panics on a dead server: `None` once it is gone.
+struct Lmtp {
+    r: BufReader<UnixStream>,
+    w: UnixStream,
+}
+
+impl Lmtp {
+    /// Connects (retrying while the server starts, bounded) and says LHLO.
+    fn connect(sock: &Path) -> Option<Lmtp> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let u = loop {
+            match UnixStream::connect(sock) {
+                Ok(u) => break u,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(_) => return None,
+            }
+        };
+        u.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+        let mut l = Lmtp {
+            r: BufReader::new(u.try_clone().ok()?),
+            w: u,
+        };
+        l.reply().filter(|g| g.starts_with("220 "))?;
+        l.send(b"LHLO faults.test\r\n")?;
+        l.reply().filter(|r| r.starts_with("250 "))?;
+        Some(l)
+    }
+
+    fn send(&mut self, b: &[u8]) -> Option<()> {
+        self.w.write_all(b).ok()
+    }
+
+    /// The last line of one (possibly multi-line) reply, without CRLF.
+    fn reply(&mut self) -> Option<String> {
+        loop {
+            let mut l = String::new();
+            match self.r.read_line(&mut l) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            if l.len() < 4 || l.as_bytes()[3] == b' ' {
+                return Some(l.trim_end().to_owned());
+            }
+        }
+    }
+
+    /// One whole transaction, unpipelined: the reply to each recipient after DATA.
+    fn deliver(&mut self, from: &str, rcpts: &[String], msg: &[u8]) -> Option<Vec<String>> {
+        self.send(format!("MAIL FROM:<{from}>\r\n").as_bytes())?;
+        self.reply().filter(|r| r.starts_with("250"))?;
+        for r in rcpts {
+            self.send(format!("RCPT TO:<{r}>\r\n").as_bytes())?;
+            self.reply().filter(|r| r.starts_with("250"))?;
+        }
+        self.send(b"DATA\r\n")?;
+        self.reply().filter(|r| r.starts_with("354"))?;
+        self.send(msg)?;
+        self.send(b".\r\n")?;
+        rcpts.iter().map(|_| self.reply()).collect()
+    }
+}
+
+/// What the store holds as LMTP stored it for `rcpt`: its trace headers first.
+fn as_delivered(from: &str, rcpt: &str, msg: &[u8]) -> String {
+    let mut b = format!("Return-Path: <{from}>\r\nDelivered-To: {rcpt}\r\n").into_bytes();
+    b.extend_from_slice(msg);
+    crate::util::guid(&b)
+}
+
+/// (uid, guid) of every message of `mailbox`, in UID order.
+fn listing(s: &Store, mailbox: &str) -> (u32, Vec<(u32, String)>) {
+    let d = s.dump(mailbox);
+    let v = d["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["uid"].as_u64().unwrap() as u32,
+                m["guid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (d["uidvalidity"].as_u64().unwrap() as u32, v)
+}
+
+fn serve_lmtp(s: &Store, sock: &Path) -> std::process::Child {
+    s.cmd()
+        .args(["serve", "--lmtp", &format!("unix:{}", sock.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Seeded like the IMAP trials: `MSGSTORE_FAULT_SEED`, and a trial count from
+/// `var` (else `default`).
+fn knobs(var: &str, default: usize) -> (usize, u64) {
+    let trials = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let seed = std::env::var("MSGSTORE_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    (trials, seed)
+}
+
+/// The model check after a kill and `reconstruct -r`, for one mailbox: what it
+/// held before and every acknowledged delivery are there exactly once; nothing
+/// else is, but the deliveries in flight, whole (a guid names the entire file);
+/// no UID names other content than it ever did; UIDVALIDITY kept.
+#[allow(clippy::too_many_arguments)]
+fn check_mailbox(
+    ctx: &str,
+    mailbox: &str,
+    uidvalidity: u32,
+    after: &(u32, Vec<(u32, String)>),
+    before: &[(u32, String)],
+    acked: &[String],
+    in_flight: &[String],
+    seen: &mut BTreeMap<(String, u32), String>,
+) {
+    assert_eq!(
+        after.0, uidvalidity,
+        "{ctx}: UIDVALIDITY of {mailbox} changed"
+    );
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, g) in &after.1 {
+        *count.entry(g).or_default() += 1;
+    }
+    for (_, g) in before {
+        assert_eq!(
+            count.get(g.as_str()),
+            Some(&1),
+            "{ctx}: {mailbox} lost a message"
+        );
+    }
+    for g in acked {
+        assert_eq!(
+            count.get(g.as_str()),
+            Some(&1),
+            "{ctx}: {mailbox}: a delivery acknowledged with 250 is lost or doubled"
+        );
+    }
+    for (g, n) in &count {
+        assert_eq!(*n, 1, "{ctx}: {mailbox} holds a message twice");
+        assert!(
+            before.iter().any(|(_, b)| b == g)
+                || acked.iter().any(|a| a == g)
+                || in_flight.iter().any(|a| a == g),
+            "{ctx}: {mailbox} holds a message nobody delivered whole (half a delivery?)"
+        );
+    }
+    for (u, g) in &after.1 {
+        let prev = seen.insert((mailbox.to_owned(), *u), g.clone());
+        assert!(
+            prev.is_none() || prev.as_ref() == Some(g),
+            "{ctx}: UID {u} of {mailbox} now names other content"
+        );
+    }
+}
+
+#[test]
+fn killed_server_during_lmtp_data_loses_no_acknowledged_delivery() {
+    let (trials, seed) = knobs("MSGSTORE_FAULT_TRIALS_LMTP", 40);
+    let mut rng = Rng(seed ^ 0x4c4d_5450);
+    let s = Store::new();
+    s.run(&["user", "add", "joe", "ann"]).ok();
+    s.run(&["mailbox", "create", "joe/stuff"]).ok();
+    s.deliver("joe", &message(0, 1));
+    let sock = s.root.parent().unwrap().join("lmtp.sock");
+    // Recipient address -> the mailbox it lands in.
+    let rcpts: Vec<(String, &str)> = vec![
+        ("joe@faults.test".into(), "joe"),
+        ("ann@faults.test".into(), "ann"),
+        ("joe+stuff@faults.test".into(), "joe/stuff"),
+    ];
+    let uv: BTreeMap<&str, u32> = rcpts.iter().map(|(_, m)| (*m, listing(&s, m).0)).collect();
+    let from = "sender@faults.test";
+    let mut seen = BTreeMap::new();
+    let started = Instant::now();
+    let (mut done, mut acked_total, mut killed_in_data) = (0, 0, 0);
+    for trial in 1..=trials {
+        if started.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        let before: BTreeMap<&str, Vec<(u32, String)>> =
+            rcpts.iter().map(|(_, m)| (*m, listing(&s, m).1)).collect();
+        let _ = std::fs::remove_file(&sock);
+        let mut child = serve_lmtp(&s, &sock);
+        let pid = child.id() as i32;
+        let Some(mut c) = Lmtp::connect(&sock) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("trial {trial}: the LMTP server did not start");
+        };
+        let delay = Duration::from_millis(20 + rng.below(400));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        });
+        let mut acked: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut in_flight: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        // Pipelined (RFC 2920): MAIL, the RCPTs and DATA in one write; the
+        // message, its end and the next transaction's commands in the next.
+        let envelope: String = std::iter::once(format!("MAIL FROM:<{from}>\r\n"))
+            .chain(rcpts.iter().map(|(r, _)| format!("RCPT TO:<{r}>\r\n")))
+            .chain(std::iter::once("DATA\r\n".to_owned()))
+            .collect();
+        let mut n = 0;
+        let mut alive = c.send(envelope.as_bytes()).is_some();
+        'session: while alive {
+            n += 1;
+            // MAIL, each RCPT, DATA.
+            for _ in 0..rcpts.len() + 2 {
+                match c.reply() {
+                    Some(r) if r.starts_with('2') || r.starts_with("354") => {}
+                    Some(r) => panic!("trial {trial}: unexpected reply {r}"),
+                    None => break 'session,
+                }
+            }
+            let m = message(trial, n);
+            let gs: Vec<String> = rcpts
+                .iter()
+                .map(|(r, _)| as_delivered(from, r, &m))
+                .collect();
+            for ((_, mb), g) in rcpts.iter().zip(&gs) {
+                in_flight.entry(mb).or_default().push(g.clone());
+            }
+            let more = n < 30;
+            let mut out = m;
+            out.extend_from_slice(b".\r\n");
+            if more {
+                out.extend_from_slice(envelope.as_bytes());
+            }
+            if c.send(&out).is_none() {
+                break;
+            }
+            for ((_, mb), g) in rcpts.iter().zip(&gs) {
+                match c.reply() {
+                    Some(r) if r.starts_with("250") => {
+                        acked.entry(mb).or_default().push(g.clone());
+                        if let Some(f) = in_flight.get_mut(mb) {
+                            f.retain(|x| x != g);
+                        }
+                    }
+                    // A transient refusal is allowed (the MTA retries); never 5xx.
+                    Some(r) if r.starts_with('4') => {}
+                    Some(r) => panic!("trial {trial}: a delivery answered {r}"),
+                    None => {
+                        killed_in_data += 1;
+                        break 'session;
+                    }
+                }
+            }
+            alive = more;
+        }
+        let _ = killer.join();
+        let _ = child.kill();
+        let _ = child.wait();
+        let rep = s.run(&["reconstruct", "-r"]);
+        assert!(
+            rep.code == 0,
+            "trial {trial}: reconstruct: {}{}",
+            rep.stdout,
+            rep.stderr
+        );
+        let ctx = format!("LMTP trial {trial} (seed {seed}, kill after {delay:?})");
+        for (_, mb) in &rcpts {
+            let after = listing(&s, mb);
+            let none = Vec::new();
+            check_mailbox(
+                &ctx,
+                mb,
+                uv[mb],
+                &after,
+                &before[mb],
+                acked.get(mb).unwrap_or(&none),
+                in_flight.get(mb).unwrap_or(&none),
+                &mut seen,
+            );
+        }
+        acked_total += acked.values().map(Vec::len).sum::<usize>();
+        done += 1;
+    }
+    eprintln!(
+        "LMTP faults: {done} trials in {:?}; {acked_total} acknowledged deliveries, {killed_in_data} trials killed awaiting DATA's replies",
+        started.elapsed()
+    );
+    assert!(
+        killed_in_data > 0,
+        "no kill landed while a message was being delivered: the test proves nothing"
+    );
+    assert!(
+        done >= trials.min(10),
+        "only {done} trials ran in the time allowed"
+    );
+}
+
+/// A raw IMAP connection for the session killed with its server: reads lines
+/// in a thread into a channel; never panics when the server dies.
+fn idle_session(port: u16, user: &str, pw: &str) -> Option<(TcpStreamW, mpsc::Receiver<String>)> {
+    let t = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let mut w = t.try_clone().ok()?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(t).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |rx: &mpsc::Receiver<String>, prefix: &str| -> Option<Vec<String>> {
+        let mut got = Vec::new();
+        loop {
+            let l = rx.recv_timeout(Duration::from_secs(20)).ok()?;
+            if l.starts_with(prefix) {
+                return l.starts_with(&format!("{prefix}OK")).then_some(got);
+            }
+            got.push(l);
+        }
+    };
+    wait_for(&rx, "* ")?;
+    w.write_all(format!("a LOGIN {user} {pw}\r\nb SELECT INBOX\r\n").as_bytes())
+        .ok()?;
+    wait_for(&rx, "a ")?;
+    wait_for(&rx, "b ")?;
+    w.write_all(b"i IDLE\r\n").ok()?;
+    let l = rx.recv_timeout(Duration::from_secs(20)).ok()?;
+    l.starts_with("+ ").then_some((w, rx))
+}
+
+type TcpStreamW = std::net::TcpStream;
+
+/// The Message-IDs of `mailbox` as a live session FETCHes them.
+fn message_ids(c: &mut Client) -> BTreeSet<String> {
+    c.ok("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .iter()
+        .filter_map(|l| {
+            let i = l.find("Message-ID: <")?;
+            let rest = &l[i + 13..];
+            Some(rest[..rest.find('>')?].to_owned())
+        })
+        .collect()
+}
+
+fn exists(lines: &[String]) -> Option<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("* ")?.strip_suffix(" EXISTS")?.parse().ok())
+        .max()
+}
+
+#[test]
+fn idle_sessions_see_every_delivery_across_a_killed_server() {
+    let (trials, seed) = knobs("MSGSTORE_FAULT_TRIALS_IDLE", 12);
+    let mut rng = Rng(seed ^ 0x4944_4c45);
+    let s = Store::new();
+    s.run(&["user", "add", "joe", "ann"]).ok();
+    set_password(&s, "joe", "secret");
+    set_password(&s, "ann", "secret2");
+    s.deliver("joe", &message(0, 1));
+    s.deliver("ann", &message(0, 2));
+    let sock = s.root.parent().unwrap().join("lmtp-idle.sock");
+    let lmtp = format!("unix:{}", sock.display());
+    let uv: BTreeMap<&str, u32> = ["joe", "ann"]
+        .iter()
+        .map(|m| (*m, listing(&s, m).0))
+        .collect();
+    let from = "sender@faults.test";
+    // Message-ID -> mailboxes its delivery was acknowledged for.
+    let mut acked: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut seen = BTreeMap::new();
+    let started = Instant::now();
+    let (mut done, mut idle_saw) = (0, 0);
+    for trial in 1..=trials {
+        if started.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        let ctx = format!("IDLE trial {trial} (seed {seed})");
+        let before: BTreeMap<&str, Vec<(u32, String)>> = ["joe", "ann"]
+            .iter()
+            .map(|m| (*m, listing(&s, m).1))
+            .collect();
+        let srv = Server::start(&s, &["--lmtp", &lmtp]);
+        let pid = srv.child.id() as i32;
+        let sessions: Vec<_> = [("joe", "secret"), ("ann", "secret2")]
+            .iter()
+            .map(|(u, p)| {
+                idle_session(srv.port, u, p).unwrap_or_else(|| panic!("{ctx}: no IDLE for {u}"))
+            })
+            .collect();
+        let delay = Duration::from_millis(50 + rng.below(600));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        });
+        // Another client delivers to both, one message after another.
+        let mut in_flight: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut acked_now: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        if let Some(mut c) = Lmtp::connect(&sock) {
+            for n in 1..=40 {
+                let m = message(1000 + trial, n);
+                let rcpts = ["joe@faults.test".to_owned(), "ann@faults.test".to_owned()];
+                for (r, mb) in rcpts.iter().zip(["joe", "ann"]) {
+                    in_flight
+                        .entry(mb)
+                        .or_default()
+                        .push(as_delivered(from, r, &m));
+                }
+                let Some(replies) = c.deliver(from, &rcpts, &m) else {
+                    break;
+                };
+                for ((r, mb), reply) in rcpts.iter().zip(["joe", "ann"]).zip(replies) {
+                    if reply.starts_with("250") {
+                        let g = as_delivered(from, r, &m);
+                        acked_now.entry(mb).or_default().push(g.clone());
+                        if let Some(f) = in_flight.get_mut(mb) {
+                            f.retain(|x| *x != g);
+                        }
+                        acked
+                            .entry(mb)
+                            .or_default()
+                            .insert(format!("{}.{n}@faults", 1000 + trial));
+                    } else {
+                        assert!(reply.starts_with('4'), "{ctx}: a delivery answered {reply}");
+                    }
+                }
+            }
+        }
+        let _ = killer.join();
+        drop(srv);
+        // What each IDLE session was told before its server died.
+        let told: Vec<u32> = sessions
+            .into_iter()
+            .map(|(w, rx)| {
+                drop(w);
+                let lines: Vec<String> = rx.iter().collect();
+                exists(&lines).unwrap_or(0)
+            })
+            .collect();
+        idle_saw += told.iter().filter(|&&n| n > 0).count();
+
+        // Restarted, with no repair first: each client reconnects and sees all
+        // it was told of and every acknowledged delivery; then, in IDLE again,
+        // a new delivery at once.
+        let srv = Server::start(&s, &["--lmtp", &lmtp]);
+        for ((user, pw), told) in [("joe", "secret"), ("ann", "secret2")].iter().zip(&told) {
+            let mut c = srv.connect();
+            c.ok(&format!("LOGIN {user} {pw}"));
+            let sel = c.ok("SELECT INBOX");
+            let n = exists(&sel).unwrap_or(0);
+            assert!(
+                n >= *told,
+                "{ctx}: {user} was told of {told} messages, now sees {n}"
+            );
+            let ids = message_ids(&mut c);
+            for id in acked.get(user).into_iter().flatten() {
+                assert!(
+                    ids.contains(id),
+                    "{ctx}: {user} does not see acknowledged {id}"
+                );
+            }
+            c.send("i IDLE\r\n");
+            assert!(c.line().starts_with("+ "), "{ctx}");
+            let m = message(2000 + trial, 1);
+            let rcpt = format!("{user}@faults.test");
+            let r = Lmtp::connect(&sock)
+                .and_then(|mut l| l.deliver(from, std::slice::from_ref(&rcpt), &m))
+                .unwrap_or_else(|| panic!("{ctx}: no LMTP after the restart"));
+            assert!(r[0].starts_with("250"), "{ctx}: {r:?}");
+            acked_now
+                .entry(user)
+                .or_default()
+                .push(as_delivered(from, &rcpt, &m));
+            acked
+                .entry(user)
+                .or_default()
+                .insert(format!("{}.1@faults", 2000 + trial));
+            let l = c.line();
+            assert_eq!(l, format!("* {} EXISTS", n + 1), "{ctx}: {user} in IDLE");
+            c.send("DONE\r\n");
+            c.ok("LOGOUT");
+        }
+        let (code, log) = srv.stop();
+        assert_eq!(code, 0, "{ctx}: {log}");
+        let rep = s.run(&["reconstruct", "-r"]);
+        assert!(
+            rep.code == 0,
+            "{ctx}: reconstruct: {}{}",
+            rep.stdout,
+            rep.stderr
+        );
+        for mb in ["joe", "ann"] {
+            let none = Vec::new();
+            check_mailbox(
+                &ctx,
+                mb,
+                uv[mb],
+                &listing(&s, mb),
+                &before[mb],
+                acked_now.get(mb).unwrap_or(&none),
+                in_flight.get(mb).unwrap_or(&none),
+                &mut seen,
+            );
+        }
+        done += 1;
+    }
+    eprintln!(
+        "IDLE faults: {done} trials in {:?}; {idle_saw} IDLE sessions had seen deliveries when the server was killed",
+        started.elapsed()
+    );
+    assert!(
+        idle_saw > 0,
+        "no IDLE session saw a delivery before the kill: the test proves nothing"
+    );
+    assert!(
+        done >= trials.min(4),
+        "only {done} trials ran in the time allowed"
+    );
+}
