@@ -874,3 +874,393 @@ fn idle_sessions_see_every_delivery_across_a_killed_server() {
         "only {done} trials ran in the time allowed"
     );
 }
+
+/// A file system mounted for one test, unmounted when dropped (lazily if it is
+/// still busy). `None` where mounting is not permitted.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn run(args: &[&str]) -> bool {
+        Command::new("mount")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).ok()?;
+        let opt = format!("size={size},mode=0700");
+        Mount::run(&["-t", "tmpfs", "-o", &opt, "tmpfs", crate::util::p(at)])
+            .then(|| Mount(at.to_path_buf()))
+    }
+
+    /// `from` again at `at`, read-only.
+    fn read_only_bind(from: &Path, at: &Path) -> Option<Mount> {
+        std::fs::create_dir_all(at).ok()?;
+        if !Mount::run(&["--bind", crate::util::p(from), crate::util::p(at)]) {
+            return None;
+        }
+        let m = Mount(at.to_path_buf());
+        Mount::run(&["-o", "remount,bind,ro", crate::util::p(at)]).then_some(m)
+    }
+
+    fn make_writable(&self) {
+        assert!(
+            Mount::run(&["-o", "remount,bind,rw", crate::util::p(&self.0)]),
+            "cannot remount {:?} writable",
+            self.0
+        );
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let p = self.0.clone();
+        let ok = Command::new("umount")
+            .arg(&p)
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&p).status();
+        }
+    }
+}
+
+/// A store at `root` (on a mounted file system), `joe` with a password and
+/// two messages.
+fn store_at(tmp: tempfile::TempDir, root: PathBuf) -> Store {
+    let s = Store { _tmp: tmp, root };
+    s.run(&["init"]).ok();
+    s.run(&["user", "add", "joe", "ann"]).ok();
+    set_password(&s, "joe", "secret");
+    s.deliver("joe", &message(0, 1));
+    s.deliver("joe", &message(0, 2));
+    s
+}
+
+fn big_message(tag: &str, kib: usize) -> Vec<u8> {
+    let line = "y".repeat(76);
+    let mut m =
+        format!("From: disk@example.org\r\nSubject: {tag}\r\nMessage-ID: <{tag}@faults>\r\n\r\n");
+    for _ in 0..kib * 1024 / 78 {
+        m.push_str(&line);
+        m.push_str("\r\n");
+    }
+    m.into_bytes()
+}
+
+fn append(c: &mut Client, m: &[u8]) -> String {
+    let cmd = format!(
+        "APPEND INBOX {{{}+}}\r\n{}",
+        m.len(),
+        String::from_utf8_lossy(m)
+    );
+    c.cmd(&cmd).1
+}
+
+/// Nothing half-written visible in `mailbox`'s directory: every message file
+/// is a message of the index, no temporary file stays; and the mailbox holds
+/// exactly `want` (guids).
+#[track_caller]
+fn assert_clean(s: &Store, dir: &str, mailbox: &str, want: &BTreeSet<String>, ctx: &str) {
+    let (_, l) = listing(s, mailbox);
+    let have: BTreeSet<String> = l.iter().map(|(_, g)| g.clone()).collect();
+    assert_eq!(
+        &have, want,
+        "{ctx}: {mailbox} holds other messages than acknowledged"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(s.dir(dir))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with('.') || n.starts_with("msgstore.tmp."))
+        .collect();
+    files.sort();
+    let mut uids: Vec<String> = l.iter().map(|(u, _)| format!("{u}.")).collect();
+    uids.sort();
+    assert_eq!(files, uids, "{ctx}: files of {mailbox} beside its index");
+}
+
+/// `reconstruct -r` of a mailbox that failed cleanly finds nothing to repair.
+#[track_caller]
+fn assert_nothing_to_repair(s: &Store, ctx: &str) {
+    let r = s.json(&["reconstruct", "-r"]);
+    for m in r["mailboxes"].as_array().unwrap() {
+        for k in [
+            "added",
+            "renumbered",
+            "changed_content",
+            "dropped",
+            "bad",
+            "temp_removed",
+        ] {
+            assert_eq!(
+                m[k].as_array().map(Vec::len),
+                Some(0),
+                "{ctx}: reconstruct repaired {k}: {m}"
+            );
+        }
+        assert_eq!(m["kept"], m["messages"], "{ctx}: {m}");
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_append_and_lmtp_transiently_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    let Some(_fs) = Mount::tmpfs(&mnt, "6m") else {
+        return skip(
+            "cannot mount a tmpfs here (not root, or not permitted): no full disk to test",
+        );
+    };
+    let sock = tmp.path().join("lmtp.sock");
+    let s = store_at(tempfile::tempdir().unwrap(), mnt.join("store"));
+    let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
+    let mut c = srv.connect();
+    c.ok("LOGIN joe secret");
+    c.ok("SELECT INBOX");
+    let mut want: BTreeSet<String> = listing(&s, "joe").1.into_iter().map(|(_, g)| g).collect();
+    let mut want_ann: BTreeSet<String> = BTreeSet::new();
+
+    // Fill the file system, then give back a little more room each round: the
+    // message file, the index commit or neither runs out of space.
+    let filler = mnt.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut len = 0u64;
+    for _ in 0..1000 {
+        match f.write(&chunk) {
+            Ok(n) if n > 0 => len += n as u64,
+            _ => break,
+        }
+    }
+    let from = "sender@faults.test";
+    let (mut imap_no, mut lmtp_4xx, mut fitted) = (0, 0, 0);
+    for (round, pages) in [0u64, 0, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96]
+        .into_iter()
+        .enumerate()
+    {
+        f.set_len(len.saturating_sub(pages * 4096)).unwrap();
+        let ctx = format!("full disk, round {round} ({pages} pages free)");
+        let m = big_message(&format!("imap-{round}"), 40);
+        let t = append(&mut c, &m);
+        if t.contains(" OK") {
+            want.insert(crate::util::guid(&m));
+            fitted += 1;
+        } else {
+            assert!(t.contains(" NO "), "{ctx}: APPEND answered {t}");
+            imap_no += 1;
+        }
+        assert_clean(&s, "users/joe", "joe", &want, &ctx);
+
+        let m = big_message(&format!("lmtp-{round}"), 40);
+        let rcpts = ["joe@faults.test".to_owned(), "ann@faults.test".to_owned()];
+        let replies = Lmtp::connect(&sock)
+            .and_then(|mut l| l.deliver(from, &rcpts, &m))
+            .unwrap_or_else(|| panic!("{ctx}: LMTP session failed"));
+        for (r, reply) in rcpts.iter().zip(&replies) {
+            if reply.starts_with("250") {
+                let g = as_delivered(from, r, &m);
+                if r.starts_with("joe") {
+                    want.insert(g);
+                } else {
+                    want_ann.insert(g);
+                }
+            } else {
+                assert!(
+                    reply.starts_with("452 4.3.1"),
+                    "{ctx}: a full disk answered {reply} (the MTA must retry)"
+                );
+                lmtp_4xx += 1;
+            }
+        }
+        assert_clean(&s, "users/joe", "joe", &want, &ctx);
+        assert_clean(&s, "users/ann", "ann", &want_ann, &ctx);
+    }
+    assert!(imap_no > 0 && lmtp_4xx > 0, "the disk never filled up");
+    eprintln!(
+        "full disk: {imap_no} APPENDs refused, {lmtp_4xx} LMTP deliveries deferred, {fitted} APPENDs fitted"
+    );
+
+    // Room again: the same server, the same session, delivers.
+    drop(f);
+    std::fs::remove_file(&filler).unwrap();
+    let m = big_message("after", 40);
+    let t = append(&mut c, &m);
+    assert!(t.contains(" OK"), "APPEND with room again: {t}");
+    want.insert(crate::util::guid(&m));
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &["joe@faults.test".to_owned()], &m))
+        .unwrap();
+    assert!(r[0].starts_with("250"), "LMTP with room again: {r:?}");
+    want.insert(as_delivered(from, "joe@faults.test", &m));
+    let u = c.ok("NOOP");
+    assert!(
+        exists(&u).is_some(),
+        "the session is not told of new mail: {u:?}"
+    );
+    c.ok("LOGOUT");
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    // The administrator learns why, from both front ends.
+    for (front, n) in [("APPEND: ", imap_no), ("lmtp ", lmtp_4xx)] {
+        let logged = log
+            .lines()
+            .filter(|l| l.contains(front) && l.contains("No space left on device"))
+            .count();
+        assert!(
+            logged >= n,
+            "{logged} of {n} {front}failures logged:\n{log}"
+        );
+    }
+    assert_clean(&s, "users/joe", "joe", &want, "after");
+    assert_nothing_to_repair(&s, "after the full disk");
+}
+
+#[test]
+fn a_read_only_store_refuses_append_and_lmtp_transiently_and_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("fs");
+    let Some(_fs) = Mount::tmpfs(&mnt, "16m") else {
+        return skip(
+            "cannot mount a tmpfs here (not root, or not permitted): no read-only store to test",
+        );
+    };
+    let rw = store_at(tempfile::tempdir().unwrap(), mnt.join("store"));
+    let before: BTreeSet<String> = listing(&rw, "joe").1.into_iter().map(|(_, g)| g).collect();
+    let ro_path = tmp.path().join("ro");
+    let Some(ro) = Mount::read_only_bind(&rw.root, &ro_path) else {
+        return skip("cannot bind-mount the store read-only here");
+    };
+    // The server runs on the read-only view (a file system remounted read-only
+    // under an administrator's feet; root ignores mode bits, so chmod would not do).
+    let s = Store {
+        _tmp: tempfile::tempdir().unwrap(),
+        root: ro_path.clone(),
+    };
+    let sock = tmp.path().join("lmtp.sock");
+    let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
+    let mut c = srv.connect();
+    c.ok("LOGIN joe secret");
+    c.ok("SELECT INBOX");
+    let from = "sender@faults.test";
+    let m = big_message("read-only", 4);
+    let t = append(&mut c, &m);
+    assert!(t.contains(" NO "), "APPEND to a read-only store: {t}");
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &["joe@faults.test".to_owned()], &m))
+        .unwrap();
+    assert!(
+        r[0].starts_with("451 4.3.0"),
+        "LMTP to a read-only store: {r:?}"
+    );
+    assert_clean(&rw, "users/joe", "joe", &before, "read-only");
+
+    ro.make_writable();
+    let mut want = before.clone();
+    let t = append(&mut c, &m);
+    assert!(t.contains(" OK"), "APPEND once writable: {t}");
+    want.insert(crate::util::guid(&m));
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &["joe@faults.test".to_owned()], &m))
+        .unwrap();
+    assert!(r[0].starts_with("250"), "LMTP once writable: {r:?}");
+    want.insert(as_delivered(from, "joe@faults.test", &m));
+    c.ok("LOGOUT");
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    assert_clean(&rw, "users/joe", "joe", &want, "writable again");
+    assert_nothing_to_repair(&rw, "after the read-only store");
+}
+
+/// Where no file system can be mounted: the crate's ENOSPC injection
+/// (`MSGSTORE_FAULT=enospc-<step>`, src/faults.rs) in the server, at the message
+/// file's write and at the index commit. Same promises as the real full disk.
+#[test]
+fn injected_enospc_refuses_append_and_lmtp_transiently_and_leaves_nothing() {
+    let s = Store::new();
+    s.run(&["user", "add", "joe", "ann"]).ok();
+    set_password(&s, "joe", "secret");
+    s.deliver("joe", &message(0, 1));
+    let sock = s.root.parent().unwrap().join("lmtp-enospc.sock");
+    let lmtp = format!("unix:{}", sock.display());
+    let from = "sender@faults.test";
+    let mut want: BTreeSet<String> = listing(&s, "joe").1.into_iter().map(|(_, g)| g).collect();
+    for step in ["enospc-deliver-write", "enospc-index-commit"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = s
+            .cmd()
+            .env("MSGSTORE_FAULT", step)
+            .args([
+                "serve",
+                "--imap",
+                &format!("127.0.0.1:{port}"),
+                "--lmtp",
+                &lmtp,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let srv = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{step}: the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut c = srv.connect();
+        c.ok("LOGIN joe secret");
+        c.ok("SELECT INBOX");
+        let m = big_message(step, 2);
+        let t = append(&mut c, &m);
+        assert!(t.contains(" NO "), "{step}: APPEND answered {t}");
+        let rcpts = ["joe@faults.test".to_owned(), "ann@faults.test".to_owned()];
+        let r = Lmtp::connect(&sock)
+            .and_then(|mut l| l.deliver(from, &rcpts, &m))
+            .unwrap();
+        for reply in &r {
+            assert!(
+                reply.starts_with("452 4.3.1"),
+                "{step}: LMTP answered {reply}"
+            );
+        }
+        let u = c.ok("NOOP");
+        assert!(
+            exists(&u).is_none(),
+            "{step}: a refused message was announced: {u:?}"
+        );
+        c.ok("LOGOUT");
+        let (code, log) = srv.stop();
+        assert_eq!(code, 0, "{step}: {log}");
+        assert!(log.contains("No space left on device"), "{step}: {log}");
+        assert_clean(&s, "users/joe", "joe", &want, step);
+        assert_clean(&s, "users/ann", "ann", &BTreeSet::new(), step);
+        assert_nothing_to_repair(&s, step);
+    }
+    // The disk has room again: the server delivers.
+    let srv = Server::start(&s, &["--lmtp", &lmtp]);
+    let m = big_message("room again", 2);
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &["joe@faults.test".to_owned()], &m))
+        .unwrap();
+    assert!(r[0].starts_with("250"), "{r:?}");
+    want.insert(as_delivered(from, "joe@faults.test", &m));
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    assert_clean(&s, "users/joe", "joe", &want, "room again");
+    assert_nothing_to_repair(&s, "room again");
+}
