@@ -234,13 +234,23 @@ fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let sock = dir.join("msgstore-lmtp.sock");
     let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
+    // Postfix's lmtp client is not root: it needs write permission on the
+    // socket, which the server gives right after binding it (no chmod here: an
+    // administrator would have to redo it at every start).
+    let mode = || {
+        std::fs::metadata(&sock)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "no LMTP socket at {sock:?}");
+    while mode() != Some(0o666) {
+        assert!(
+            Instant::now() < deadline,
+            "no LMTP socket of mode 0666 at {sock:?}: {:o}",
+            mode().unwrap_or(0)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Postfix's lmtp client is not root: it needs write permission on the socket.
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
 
     let port = free_port();
     let pf = configure(&dir, port, &sock);
