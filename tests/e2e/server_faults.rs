@@ -4,6 +4,16 @@
 //! or UIDVALIDITY changed, a MOVE leaves the message in the source, the target
 //! or both (never neither), an acknowledged flag change stays. Seeded and
 //! bounded: `MSGSTORE_FAULT_TRIALS` trials (default 200) and at most 150 seconds.
+//!
+//! Then the same for LMTP: killed during pipelined DATA to three recipients
+//! (`MSGSTORE_FAULT_TRIALS_LMTP`, default 40, at most 40 s) and with sessions
+//! in IDLE while another client delivers (`MSGSTORE_FAULT_TRIALS_IDLE`, default
+//! 12, at most 40 s): every `250` is there exactly once, nothing half-delivered,
+//! no UID names other content. And a full disk (a small tmpfs filled to the
+//! page, or `MSGSTORE_FAULT=enospc-*` where nothing can be mounted) and a
+//! read-only bind mount during APPEND and LMTP: `NO` / `452 4.3.1` /
+//! `451 4.3.0`, nothing half-written, delivery works again on the same server,
+//! `reconstruct` finds nothing to repair.
 
 use crate::util::{BIN, Store};
 use std::collections::{BTreeMap, BTreeSet};
