@@ -472,7 +472,8 @@ fn knobs(var: &str, default: usize) -> (usize, u64) {
 /// The model check after a kill and `reconstruct -r`, for one mailbox: what it
 /// held before and every acknowledged delivery are there exactly once; nothing
 /// else is, but the deliveries in flight, whole (a guid names the entire file);
-/// no UID names other content than it ever did; UIDVALIDITY kept.
+/// no UID names other content than it ever did; UIDVALIDITY kept. Gives how
+/// many deliveries in flight (not acknowledged) are there.
 #[allow(clippy::too_many_arguments)]
 fn check_mailbox(
     ctx: &str,
@@ -483,7 +484,7 @@ fn check_mailbox(
     acked: &[String],
     in_flight: &[String],
     seen: &mut BTreeMap<(String, u32), String>,
-) {
+) -> usize {
     assert_eq!(
         after.0, uidvalidity,
         "{ctx}: UIDVALIDITY of {mailbox} changed"
@@ -522,6 +523,10 @@ fn check_mailbox(
             "{ctx}: UID {u} of {mailbox} now names other content"
         );
     }
+    in_flight
+        .iter()
+        .filter(|g| count.contains_key(g.as_str()))
+        .count()
 }
 
 #[test]
@@ -543,7 +548,7 @@ fn killed_server_during_lmtp_data_loses_no_acknowledged_delivery() {
     let from = "sender@faults.test";
     let mut seen = BTreeMap::new();
     let started = Instant::now();
-    let (mut done, mut acked_total, mut killed_in_data) = (0, 0, 0);
+    let (mut done, mut acked_total, mut killed_in_data, mut kept_unacked) = (0, 0, 0, 0);
     for trial in 1..=trials {
         if started.elapsed() > Duration::from_secs(40) {
             break;
@@ -633,7 +638,7 @@ fn killed_server_during_lmtp_data_loses_no_acknowledged_delivery() {
         for (_, mb) in &rcpts {
             let after = listing(&s, mb);
             let none = Vec::new();
-            check_mailbox(
+            kept_unacked += check_mailbox(
                 &ctx,
                 mb,
                 uv[mb],
@@ -648,7 +653,7 @@ fn killed_server_during_lmtp_data_loses_no_acknowledged_delivery() {
         done += 1;
     }
     eprintln!(
-        "LMTP faults: {done} trials in {:?}; {acked_total} acknowledged deliveries, {killed_in_data} trials killed awaiting DATA's replies",
+        "LMTP faults: {done} trials in {:?}; {acked_total} acknowledged deliveries, {killed_in_data} trials killed awaiting DATA's replies, {kept_unacked} unacknowledged deliveries kept whole",
         started.elapsed()
     );
     assert!(
