@@ -10,6 +10,7 @@
 
 use crate::serve::Server;
 use crate::util::{Store, skip};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -230,8 +231,18 @@ fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
     // the socket, so this directory is not the usual private temporary one.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some(closed) = dir.ancestors().skip(1).find(|a| {
+        std::fs::metadata(a)
+            .map(|m| m.permissions().mode() & 0o001 == 0)
+            .unwrap_or(true)
+    }) {
+        return skip(&format!(
+            "Postfix's unprivileged daemons cannot pass {} (no o+x) to reach {}: set TMPDIR",
+            closed.display(),
+            dir.display()
+        ));
+    }
     let sock = dir.join("msgstore-lmtp.sock");
     let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
     // Postfix's lmtp client is not root: it needs write permission on the
