@@ -11,7 +11,8 @@
 //! 12, at most 40 s): every `250` is there exactly once, nothing half-delivered,
 //! no UID names other content. And a full disk (a small tmpfs filled to the
 //! page, or `MSGSTORE_FAULT=enospc-*` where nothing can be mounted) and a
-//! read-only bind mount during APPEND and LMTP: `NO` / `452 4.3.1` /
+//! read-only bind mount, or an ext4 that turns read-only under the running
+//! server (loop-mounted, `errors=remount-ro`), during APPEND and LMTP: `NO` / `452 4.3.1` /
 //! `451 4.3.0`, nothing half-written, delivery works again on the same server,
 //! `reconstruct` finds nothing to repair.
 
@@ -1278,4 +1279,127 @@ fn injected_enospc_refuses_append_and_lmtp_transiently_and_leaves_nothing() {
     assert_eq!(code, 0, "{log}");
     assert_clean(&s, "users/joe", "joe", &want, "room again");
     assert_nothing_to_repair(&s, "room again");
+}
+
+/// The file system goes read-only under the running server, its files open
+/// (ext4's `errors=remount-ro` after an error, here triggered through sysfs): a
+/// loop-mounted ext4 image. IMAP APPEND and LMTP DATA are refused transiently
+/// and leave nothing; after the administrator's fsck and remount, what was
+/// acknowledged before is all there, `reconstruct` finds nothing to repair and
+/// delivery works.
+#[test]
+fn a_store_turned_read_only_under_the_server_refuses_transiently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("ext4.img");
+    let mnt = tmp.path().join("ext4");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let mkfs = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&img)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !mkfs.map(|s| s.success()).unwrap_or(false) {
+        return skip("mkfs.ext4 is missing or failed: no file system to turn read-only");
+    }
+    std::fs::create_dir(&mnt).unwrap();
+    let mount = |mnt: &Path| -> Option<Mount> {
+        let opt = "loop,errors=remount-ro";
+        Mount::run(&["-o", opt, crate::util::p(&img), crate::util::p(mnt)])
+            .then(|| Mount(mnt.to_path_buf()))
+    };
+    let Some(fs) = mount(&mnt) else {
+        return skip("cannot loop-mount an ext4 image here (not root, or not permitted)");
+    };
+    // The sysfs knob of the loop device the image is mounted on.
+    let dev = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (src, at) = (f.next()?, f.next()?);
+            (Path::new(at) == mnt).then(|| src.trim_start_matches("/dev/").to_owned())
+        });
+    let trigger = dev.map(|d| PathBuf::from(format!("/sys/fs/ext4/{d}/trigger_fs_error")));
+    let Some(trigger) = trigger.filter(|t| t.exists()) else {
+        return skip(
+            "this kernel has no ext4 trigger_fs_error: cannot turn the store read-only under the server",
+        );
+    };
+    let sock = tmp.path().join("lmtp.sock");
+    let s = store_at(tempfile::tempdir().unwrap(), mnt.join("store"));
+    let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
+    let mut c = srv.connect();
+    c.ok("LOGIN joe secret");
+    c.ok("SELECT INBOX");
+    let from = "sender@faults.test";
+    let joe = ["joe@faults.test".to_owned()];
+    let mut want: BTreeSet<String> = listing(&s, "joe").1.into_iter().map(|(_, g)| g).collect();
+    // Acknowledged before: must survive.
+    let m = big_message("before", 4);
+    assert!(append(&mut c, &m).contains(" OK"));
+    want.insert(crate::util::guid(&m));
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &joe, &m))
+        .unwrap();
+    assert!(r[0].starts_with("250"), "{r:?}");
+    want.insert(as_delivered(from, &joe[0], &m));
+    c.ok("NOOP");
+
+    std::fs::write(&trigger, "msgstore test\n").unwrap();
+    assert!(
+        std::fs::write(mnt.join("probe"), b"x").is_err(),
+        "the file system is still writable"
+    );
+    for i in 0..3 {
+        let m = big_message(&format!("read-only-{i}"), 4);
+        let t = append(&mut c, &m);
+        assert!(
+            t.contains(" NO "),
+            "APPEND on a file system gone read-only: {t}"
+        );
+        let r = Lmtp::connect(&sock)
+            .and_then(|mut l| l.deliver(from, &joe, &m))
+            .unwrap_or_else(|| panic!("LMTP session failed on a read-only store"));
+        assert!(
+            r[0].starts_with("451 4.3.0"),
+            "LMTP on a read-only store: {r:?}"
+        );
+    }
+    let u = c.ok("NOOP");
+    assert!(
+        exists(&u).is_none(),
+        "a refused message was announced: {u:?}"
+    );
+    c.ok("LOGOUT");
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("Read-only file system"), "{log}");
+
+    // The administrator's repair: unmount, fsck, mount again.
+    drop(fs);
+    let fsck = Command::new("e2fsck")
+        .args(["-f", "-y"])
+        .arg(&img)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(fsck.code().is_some_and(|c| c <= 1), "e2fsck: {fsck:?}");
+    let _fs = mount(&mnt).expect("mount again after fsck");
+    assert_clean(&s, "users/joe", "joe", &want, "after the remount");
+    assert_nothing_to_repair(&s, "after the remount");
+    let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
+    let m = big_message("after", 4);
+    let r = Lmtp::connect(&sock)
+        .and_then(|mut l| l.deliver(from, &joe, &m))
+        .unwrap();
+    assert!(r[0].starts_with("250"), "{r:?}");
+    want.insert(as_delivered(from, &joe[0], &m));
+    let (code, log) = srv.stop();
+    assert_eq!(code, 0, "{log}");
+    assert_clean(&s, "users/joe", "joe", &want, "delivering again");
 }
