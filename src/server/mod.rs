@@ -263,6 +263,9 @@ pub fn serve(store: &Store, opts: Options) -> Result<()> {
             .chain(opts.lmtp.iter().map(|a| (a, Proto::Lmtp)));
         for (addr, proto) in protos {
             let l = Listener::bind(addr).await?;
+            if proto == Proto::Lmtp {
+                l.open_to_local_mtas()?;
+            }
             log_line(proto.name(), &addr.to_string(), None, "listening");
             tasks.spawn(accept_loop(
                 l,
@@ -349,6 +352,27 @@ impl Listener {
                     })
             }
         }
+    }
+}
+
+impl Listener {
+    /// An LMTP unix socket is made `0666`: the MTA's delivery agent connects as
+    /// its own unprivileged user (Postfix's `postfix`, Exim's `Debian-exim`), and
+    /// under the usual umask 022 it could not (connect needs write permission),
+    /// so every delivery would be deferred. Who may deliver is then decided by
+    /// the permissions of the socket's directory (README: "Delivery from an
+    /// MTA"); any local user can submit mail through the MTA anyway.
+    fn open_to_local_mtas(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let Listener::Unix(_, p) = self else {
+            return Ok(());
+        };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666)).map_err(|e| {
+            Error::Usage(format!(
+                "cannot make the LMTP socket unix:{} writable for the MTA: {e}",
+                p.display()
+            ))
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod damage;
+mod mta;
 mod packaging;
 mod promises;
 mod regressions;

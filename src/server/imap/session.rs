@@ -209,7 +209,11 @@ impl Session {
             }
             Err(Reply::Store(e)) => {
                 let (code, msg) = store_error(&e);
-                if matches!(code, Code::ServerBug | Code::Unavailable | Code::Corruption) {
+                // A full disk is the administrator's to fix: logged too, though
+                // the client is told OVERQUOTA (as Dovecot does).
+                if matches!(code, Code::ServerBug | Code::Unavailable | Code::Corruption)
+                    || disk_full(&e)
+                {
                     super::log(&self.peer, self.user.as_deref(), &format!("{name}: {e}"));
                 }
                 write::status_line(&mut out.buf, Some(&tag), Status::No, Some(&code), &msg);
@@ -877,8 +881,23 @@ pub(super) fn nonexistent() -> Reply {
 }
 
 /// The reply for a store error: the response code clients act on, and the text.
-fn store_error(e: &Error) -> (Code<'static>, String) {
+/// ENOSPC (or EDQUOT, the file system's own quota), from a file or a database.
+fn disk_full(e: &Error) -> bool {
     use crate::error::Fault;
+    match e {
+        Error::Db {
+            fault: Fault::Os(o),
+            ..
+        }
+        | Error::Io { source: o, .. } => matches!(
+            o.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ),
+        _ => false,
+    }
+}
+
+fn store_error(e: &Error) -> (Code<'static>, String) {
     match e {
         Error::UnknownMailbox { .. } => (Code::NonExistent, "No such mailbox".into()),
         Error::MailboxExists(_) => (Code::AlreadyExists, "Mailbox already exists".into()),
@@ -895,15 +914,7 @@ fn store_error(e: &Error) -> (Code<'static>, String) {
             "The mailbox's index is damaged; the administrator must run msgstore reconstruct"
                 .into(),
         ),
-        Error::Db {
-            fault: Fault::Os(o),
-            ..
-        }
-        | Error::Io { source: o, .. }
-            if o.raw_os_error() == Some(libc::ENOSPC) =>
-        {
-            (Code::OverQuota, "The server's disk is full".into())
-        }
+        _ if disk_full(e) => (Code::OverQuota, "The server's disk is full".into()),
         Error::Io { .. } | Error::Db { .. } => (
             Code::Unavailable,
             "The store cannot be read or written now; try again later".into(),
