@@ -49,6 +49,10 @@ struct Needs {
     file: bool,
     sets_seen: bool,
     modseq: bool,
+    /// Every item that reads the file wants the top-level header only (HEADER,
+    /// HEADER.FIELDS, HEADER.FIELDS.NOT, RFC822.HEADER): reading up to its blank
+    /// line gives the same answer as reading the whole file.
+    header_only: bool,
 }
 
 fn needs(items: &[FetchItem], changed_since: bool) -> Needs {
@@ -57,6 +61,7 @@ fn needs(items: &[FetchItem], changed_since: bool) -> Needs {
         file: false,
         sets_seen: false,
         modseq: changed_since,
+        header_only: true,
     };
     for it in items {
         match it {
@@ -64,11 +69,21 @@ fn needs(items: &[FetchItem], changed_since: bool) -> Needs {
             FetchItem::Rfc822 | FetchItem::Rfc822Text => {
                 n.file = true;
                 n.sets_seen = true;
+                n.header_only = false;
             }
             FetchItem::Rfc822Header => n.file = true,
             FetchItem::Section(s) => {
                 n.file = true;
                 n.sets_seen |= !s.peek;
+                let header = matches!(
+                    s.section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                );
+                n.header_only &= header && s.section.part.is_empty();
             }
             FetchItem::ModSeq => n.modseq = true,
             _ => {}
@@ -222,7 +237,12 @@ impl Session {
                     None
                 };
                 let file = if need.file {
-                    match read_message(sel, uid) {
+                    let read = if need.header_only {
+                        read_header(sel, uid)
+                    } else {
+                        read_message(sel, uid)
+                    };
+                    match read {
                         Some(b) => Some(b),
                         None => {
                             missed = true;
@@ -341,6 +361,48 @@ fn read_message(sel: &super::selected::Selected, uid: u32) -> Option<Vec<u8>> {
     let mut raw = Vec::new();
     f.read_to_end(&mut raw).ok()?;
     Some(crlf(raw))
+}
+
+/// The message file's header block (CRLF): its bytes up to and including the
+/// first empty line, or the whole file when it has none; `None` when the file is
+/// gone. The top-level header sections of this are those of the whole message
+/// (the header scan ends at the same empty line), without reading the body.
+fn read_header(sel: &super::selected::Selected, uid: u32) -> Option<Vec<u8>> {
+    let path = sel.shared.open.message_path(uid);
+    let mut f = open_regular(&path, Access::Read).ok()?;
+    Some(crlf(header_block(&mut f).ok()?))
+}
+
+/// Reads `r` in chunks up to and including the first empty line (`\n` or `\r\n`
+/// at the start of a line), or to its end.
+fn header_block(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    const CHUNK: usize = 16 * 1024;
+    let mut buf = Vec::with_capacity(CHUNK);
+    // Start of the first line not yet seen whole.
+    let mut line = 0;
+    loop {
+        while let Some(i) = memchr::memchr(b'\n', &buf[line..]) {
+            let l = &buf[line..line + i + 1];
+            if l == b"\n" || l == b"\r\n" {
+                buf.truncate(line + i + 1);
+                return Ok(buf);
+            }
+            line += i + 1;
+        }
+        let at = buf.len();
+        buf.resize(at + CHUNK, 0);
+        let n = loop {
+            match r.read(&mut buf[at..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(at + n);
+        if n == 0 {
+            return Ok(buf);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -493,6 +555,36 @@ mod tests {
             ..Record::default()
         };
         assert_eq!(internal_date(&r), "\" 1-Jan-1970 01:00:00 +0100\"");
+    }
+
+    #[test]
+    fn header_block_stops_at_the_first_empty_line() {
+        let read = |m: &[u8]| header_block(&mut std::io::Cursor::new(m.to_vec())).unwrap();
+        assert_eq!(
+            read(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"),
+            b"A: 1\r\nB: 2\r\n\r\n"
+        );
+        assert_eq!(read(b"A: 1\nB: 2\n\nbody"), b"A: 1\nB: 2\n\n");
+        assert_eq!(read(b"\r\nbody"), b"\r\n");
+        assert_eq!(read(b"A: 1\r\n \r\nB: 2"), b"A: 1\r\n \r\nB: 2");
+        assert_eq!(read(b""), b"");
+        // A header longer than one chunk, its empty line across the chunk's end.
+        let mut big = b"X: ".to_vec();
+        big.resize(16 * 1024 - 3, b'x');
+        big.extend_from_slice(b"\r\n\r\nbody");
+        assert_eq!(read(&big), &big[..big.len() - 4]);
+        // Every top-level header section of the block is that of the whole message.
+        let msg = b"From: a@b\r\nSubject: s\r\n\r\nbody\r\nSubject: not\r\n";
+        let names = vec![b"Subject".to_vec()];
+        for t in [
+            crate::mime::section::SectionText::Header,
+            crate::mime::section::SectionText::HeaderFields(names.clone()),
+            crate::mime::section::SectionText::HeaderFieldsNot(names.clone()),
+        ] {
+            let whole = crate::mime::section::section(msg, &[], Some(&t)).into_owned();
+            let part = crate::mime::section::section(&read(msg), &[], Some(&t)).into_owned();
+            assert_eq!(whole, part);
+        }
     }
 
     #[test]
