@@ -1377,16 +1377,22 @@ fn random_kills(seed: u64) {
             "too few kills: the delays miss the operations"
         );
     }
-    eprintln!(
-        "crash harness seed {seed}: {} runs, {} killed, {} completed, {} messages alive, {} gone, {:.1} s; {:?}",
-        h.stats.runs,
-        h.stats.kills,
-        h.stats.completed,
-        h.model.msgs.len(),
-        h.model.gone.len(),
-        start.elapsed().as_secs_f64(),
-        h.stats
-    );
+    h.summary("crash", seed, start);
+}
+
+impl Harness {
+    fn summary(&self, what: &str, seed: u64, start: Instant) {
+        eprintln!(
+            "{what} harness seed {seed}: {} runs, {} killed, {} completed, {} messages alive, {} gone, {:.1} s; {:?}",
+            self.stats.runs,
+            self.stats.kills,
+            self.stats.completed,
+            self.model.msgs.len(),
+            self.model.gone.len(),
+            start.elapsed().as_secs_f64(),
+            self.stats
+        );
+    }
 }
 
 /// The randomized suite of issue 11: deliveries, flag changes, expunges, renames,
@@ -1407,16 +1413,7 @@ fn random_damage_and_restores() {
         h.trial(None, None, None);
         n += 1;
     }
-    eprintln!(
-        "damage harness seed {seed}: {} runs, {} killed, {} completed, {} messages alive, {} gone, {:.1} s; {:?}",
-        h.stats.runs,
-        h.stats.kills,
-        h.stats.completed,
-        h.model.msgs.len(),
-        h.model.gone.len(),
-        start.elapsed().as_secs_f64(),
-        h.stats
-    );
+    h.summary("damage", seed, start);
 }
 
 #[test]

@@ -41,6 +41,17 @@ fn joe_with_mail(s: &Store, mailbox: &str) -> (Contents, u64, u32) {
     )
 }
 
+/// A copy as a backup tool makes it (`cp -a`).
+fn cp_a(from: &std::path::Path, to: &std::path::Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 fn uidnext(s: &Store, m: &str) -> u32 {
     s.dump(m)["uidnext"].as_u64().unwrap() as u32
 }
@@ -334,13 +345,7 @@ fn e_user_tree_restored_from_an_earlier_copy() {
     s.run(&["mailbox", "create", "joe/sub"]).ok();
     s.deliver("joe/sub", &sample(50));
     let backup = s._tmp.path().join("backup-joe");
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(s.dir("users/joe"))
-        .arg(&backup)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    cp_a(&s.dir("users/joe"), &backup);
     // Later: more mail, an expunge, and a routine reconstruct that refreshes the mirror.
     for i in 10..13 {
         s.deliver("joe", &sample(i));
@@ -369,13 +374,7 @@ fn e_writers_after_a_restore_give_no_uid_twice_and_raise_modseqs() {
     let s = Store::new();
     joe_with_mail(&s, "joe");
     let backup = s._tmp.path().join("backup-joe");
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(s.dir("users/joe"))
-        .arg(&backup)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    cp_a(&s.dir("users/joe"), &backup);
     // Later: mail the restore will lose, a flag change it will undo.
     for i in 10..13 {
         s.deliver("joe", &sample(i));
@@ -391,13 +390,7 @@ fn e_writers_after_a_restore_give_no_uid_twice_and_raise_modseqs() {
     let seen_modseq = seen["highestmodseq"].as_u64().unwrap();
     // The restore (rm and copy back: the inode numbers may well be the same).
     std::fs::remove_dir_all(s.dir("users/joe")).unwrap();
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&backup)
-        .arg(s.dir("users/joe"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    cp_a(&backup, &s.dir("users/joe"));
     // Each kind of writer, before any repair.
     let uid = u64::from(s.deliver("joe", &sample(20)));
     assert!(
