@@ -5,7 +5,9 @@
 //! messages Postfix was told were delivered, an unknown user is bounced with
 //! `550 5.1.1`, an over-quota user with `552 5.2.2` (Postfix's log and the bounce
 //! notices, which come back through LMTP to the sender's INBOX), and `user+folder`
-//! reaches the folder. Skips visibly when Postfix or Python is missing, or Postfix
+//! reaches the folder. Then what msgstore cannot take now is kept and retried
+//! by Postfix: msgstore down (deferred `4.4.1`), a full disk (deferred with
+//! msgstore's `452 4.3.1`), then delivered once. Skips visibly when Postfix or Python is missing, or Postfix
 //! will not start for a user who is not root.
 
 use crate::serve::Server;
@@ -37,6 +39,37 @@ impl Postfix {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until every queued message is in the deferred queue;
+    /// their queue ids.
+    fn wait_deferred(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let q = Command::new("/usr/sbin/postqueue")
+                .arg("-c")
+                .arg(&self.conf)
+                .arg("-j")
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&q.stdout);
+            let queued: Vec<(String, String)> = out
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .map(|m| {
+                    let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
+                    (s("queue_name"), s("queue_id"))
+                })
+                .collect();
+            if queued.iter().all(|(q, _)| q == "deferred") {
+                return queued.into_iter().map(|(_, id)| id).collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "queued mail not deferred in 20 s: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
@@ -106,6 +139,10 @@ lmtp_destination_recipient_limit = 100
 # Nothing leaves this test: no DNS, no relay.
 default_transport = error:this test delivers locally only
 relayhost =
+# Deferred mail is retried within seconds (the default is minutes).
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
 maillog_file = {d}/maillog
 maillog_file_prefixes = {d}
 biff = no
@@ -205,6 +242,144 @@ fn statuses<'a>(log: &'a str, rcpt: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Sends `mails` through Postfix's SMTP port; what was refused, per mail.
+fn smtp_send(port: u16, mails: Vec<serde_json::Value>, pf: &Postfix) -> serde_json::Value {
+    use std::io::Write as _;
+    let mut py = Command::new("python3")
+        .arg("-c")
+        .arg(SEND)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::Value::Array(mails).to_string().as_bytes())
+        .unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "smtplib: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        pf.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn mail(i: usize, to: &[String], subject: &str) -> serde_json::Value {
+    serde_json::json!({
+        "from": addr("bouncer"),
+        "to": to,
+        "data": format!(
+            "From: <{}>\r\nTo: <{}>\r\nSubject: {subject}\r\nMessage-ID: <{i}@mta.test>\r\n\r\nmessage {i}\r\n",
+            addr("bouncer"), to[0]
+        ),
+    })
+}
+
+/// `msgstore serve` with the LMTP socket at `sock` (mode 0666 once it is
+/// there), and `MSGSTORE_FAULT=fault` if given.
+fn start_msgstore(s: &Store, sock: &Path, fault: Option<&str>) -> Server {
+    let srv = match fault {
+        None => Server::start(s, &["--lmtp", &format!("unix:{}", sock.display())]),
+        Some(f) => {
+            let port = free_port();
+            let child = s
+                .cmd()
+                .env("MSGSTORE_FAULT", f)
+                .args(["serve", "--imap", &format!("127.0.0.1:{port}")])
+                .arg("--lmtp")
+                .arg(format!("unix:{}", sock.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            Server { child, port }
+        }
+    };
+    let mode = || {
+        std::fs::metadata(sock)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mode() != Some(0o666) {
+        assert!(
+            Instant::now() < deadline,
+            "no LMTP socket of mode 0666 at {sock:?}: {:o}",
+            mode().unwrap_or(0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv
+}
+
+/// Waits for `rcpt`'s next status line that `want` accepts (a retry on a stale
+/// cached connection may first give another); that line. With `flush`, nudges
+/// Postfix (`postqueue -i`, `-f`) besides its own retries every second or two.
+/// Bounded: 5 status lines, 20 s each.
+fn retry_until(pf: &Postfix, rcpt: &str, flush: bool, want: impl Fn(&str) -> bool) -> String {
+    for _ in 0..5 {
+        let before = statuses(&pf.log(), rcpt).len();
+        // A deferral is logged before the queue manager has put the message
+        // away in the deferred queue, and a flush that comes too early does
+        // nothing: flush again every 2 s until something happens.
+        let mut flushed: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if flush && flushed.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
+                // Each deferred message by its id (`-i`), then the whole queue.
+                for id in pf.wait_deferred() {
+                    let _ = Command::new("/usr/sbin/postqueue")
+                        .arg("-c")
+                        .arg(&pf.conf)
+                        .args(["-i", &id])
+                        .output();
+                }
+                let q = Command::new("/usr/sbin/postqueue")
+                    .arg("-c")
+                    .arg(&pf.conf)
+                    .arg("-f")
+                    .output()
+                    .unwrap();
+                assert!(q.status.success(), "postqueue -f: {q:?}");
+                flushed = Some(Instant::now());
+            }
+            let log = pf.log();
+            let st = statuses(&log, rcpt);
+            if st.len() > before {
+                let last = st[st.len() - 1].to_owned();
+                if want(&last) {
+                    return last;
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new status for {rcpt} in 20 s:\n{log}\nqueue: {}",
+                String::from_utf8_lossy(
+                    &Command::new("/usr/sbin/postqueue")
+                        .arg("-c")
+                        .arg(&pf.conf)
+                        .arg("-j")
+                        .output()
+                        .unwrap()
+                        .stdout
+                )
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    panic!(
+        "{rcpt}: not the status wanted after 5 retries:\n{}",
+        pf.log()
+    );
+}
+
 #[test]
 fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
     if !Path::new(POSTFIX).exists() {
@@ -244,24 +419,10 @@ fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
         ));
     }
     let sock = dir.join("msgstore-lmtp.sock");
-    let srv = Server::start(&s, &["--lmtp", &format!("unix:{}", sock.display())]);
     // Postfix's lmtp client is not root: it needs write permission on the
     // socket, which the server gives right after binding it (no chmod here: an
     // administrator would have to redo it at every start).
-    let mode = || {
-        std::fs::metadata(&sock)
-            .map(|m| m.permissions().mode() & 0o777)
-            .ok()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while mode() != Some(0o666) {
-        assert!(
-            Instant::now() < deadline,
-            "no LMTP socket of mode 0666 at {sock:?}: {:o}",
-            mode().unwrap_or(0)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let srv = start_msgstore(&s, &sock, None);
 
     let port = free_port();
     let pf = configure(&dir, port, &sock);
@@ -294,39 +455,10 @@ fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
         .enumerate()
         .map(|(i, m)| {
             let to: Vec<String> = m.to.iter().map(|l| addr(l)).collect();
-            serde_json::json!({
-                "from": addr("bouncer"),
-                "to": to,
-                "data": format!(
-                    "From: <{}>\r\nTo: <{}>\r\nSubject: {}\r\nMessage-ID: <{i}@mta.test>\r\n\r\nmessage {i}\r\n",
-                    addr("bouncer"), to[0], m.subject
-                ),
-            })
+            mail(i, &to, m.subject)
         })
         .collect();
-    let mut py = Command::new("python3")
-        .arg("-c")
-        .arg(SEND)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    py.stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::Value::Array(mails).to_string().as_bytes())
-        .unwrap();
-    let out = py.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "smtplib: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        pf.log()
-    );
-    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused = smtp_send(port, mails, &pf);
     assert_eq!(
         refused,
         serde_json::json!([{}, {}, {}]),
@@ -433,8 +565,47 @@ fn postfix_delivers_over_lmtp_and_bounces_what_msgstore_refuses() {
     for want in wants {
         assert!(bounced.contains(want), "no {want:?} in\n{bounced}");
     }
-    drop(pf);
     let (code, served) = srv.stop();
     assert_eq!(code, 0, "{served}");
     assert!(served.contains("lmtp"), "{served}");
+
+    // What msgstore cannot take now, Postfix keeps and retries: msgstore down
+    // (no socket), then a full disk (452 4.3.1, by msgstore's ENOSPC injection),
+    // then delivered.
+    let joe = addr("joe");
+    let refused = smtp_send(
+        port,
+        vec![mail(9, std::slice::from_ref(&joe), "retried")],
+        &pf,
+    );
+    assert_eq!(refused, serde_json::json!([{}]));
+    let l = retry_until(&pf, &joe, false, |_| true);
+    assert!(l.contains("status=deferred"), "msgstore down: {l}");
+    let srv = start_msgstore(&s, &sock, Some("enospc-deliver-write"));
+    let l = retry_until(&pf, &joe, true, |l| l.contains("said: 452"));
+    assert!(
+        l.contains("dsn=4.3.1, status=deferred") && l.contains("452 4.3.1"),
+        "disk full: {l}"
+    );
+    let (code, served) = srv.stop();
+    assert_eq!(code, 0, "{served}");
+    assert_eq!(
+        subjects(&s, "joe").len(),
+        2,
+        "a deferred message was stored"
+    );
+    let srv = start_msgstore(&s, &sock, None);
+    let l = retry_until(&pf, &joe, true, |l| !l.contains("status=deferred"));
+    assert!(l.contains("dsn=2.0.0, status=sent"), "room again: {l}");
+    assert_eq!(
+        subjects(&s, "joe"),
+        vec![
+            "retried",
+            "to four and a stranger",
+            "to joe and another stranger"
+        ]
+    );
+    drop(pf);
+    let (code, served) = srv.stop();
+    assert_eq!(code, 0, "{served}");
 }
