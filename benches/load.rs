@@ -1119,6 +1119,8 @@ async fn active_session(
             }
         }
         let mut n = 0u64;
+        let mut mine: Vec<(u32, String)> = Vec::new();
+        let mut fetched: Vec<(u32, String)> = Vec::new();
         while Instant::now() < until && !w.stop.load(Ordering::SeqCst) && n < 10_000_000 {
             n += 1;
             let op = match rng.below(100) {
@@ -1128,15 +1130,14 @@ async fn active_session(
                 _ => Op::Append,
             };
             // A UID this mailbox is known to have, with its Message-ID.
-            let known = {
-                let model = w.models[m].lock().unwrap_or_else(|p| p.into_inner());
-                let k = model.uids.len();
-                if k == 0 {
-                    None
-                } else {
-                    let i = rng.below(k);
-                    model.uids.iter().nth(i).map(|(u, id)| (*u, id.clone()))
-                }
+            // A UID this session was told of (its own FETCH or APPENDUID), with its
+            // Message-ID: a session searches and stores only in the messages it
+            // knows (a UID another session just appended may not be in its view
+            // yet, and a SEARCH rightly does not find it).
+            let known = if mine.is_empty() {
+                None
+            } else {
+                Some(mine[rng.below(mine.len())].clone())
             };
             let t0 = Instant::now();
             let wr = w.clone();
@@ -1155,7 +1156,13 @@ async fn active_session(
                             "UID FETCH {range} (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
                         )
                         .as_bytes(),
-                        &mut |r| check_fetch(&wr, m, r, "FETCH"),
+                        &mut |r| {
+                            check_fetch(&wr, m, r, "FETCH");
+                            if let (Some(uid), Some(id)) = (number_after(r, b"UID "), message_id(r))
+                            {
+                                fetched.push((uid as u32, id));
+                            }
+                        },
                     )
                     .await?
                 }
@@ -1217,6 +1224,7 @@ async fn active_session(
                             Some((v, u)) if v == uv => {
                                 let id = format!("append-{seq}@bench.test");
                                 w.saw(m, u, &id, "APPENDUID");
+                                mine.push((u, id.clone()));
                                 w.models[m]
                                     .lock()
                                     .unwrap_or_else(|p| p.into_inner())
@@ -1233,6 +1241,11 @@ async fn active_session(
                 }
             };
             let dt = t0.elapsed();
+            for f in fetched.drain(..) {
+                if !mine.iter().any(|(u, _)| *u == f.0) {
+                    mine.push(f);
+                }
+            }
             if reply.ok {
                 w.latency
                     .lock()
