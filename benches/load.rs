@@ -343,6 +343,16 @@ fn memory(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The `Threads:` of `pid` (the blocking pool's size shows in it).
+fn thread_count(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
@@ -1343,7 +1353,7 @@ fn run_active(o: &Opts, dir: &Path) -> bool {
         stop: AtomicBool::new(false),
     });
     let rebuilds: Arc<Mutex<Vec<Rebuild>>> = Arc::new(Mutex::new(Vec::new()));
-    let (elapsed, hwm) = rt.block_on(async {
+    let (elapsed, hwm, threads) = rt.block_on(async {
         let start = Instant::now();
         let until = start + Duration::from_secs_f64(o.secs);
         let gate = Arc::new(tokio::sync::Semaphore::new(o.login_parallel));
@@ -1385,10 +1395,12 @@ fn run_active(o: &Opts, dir: &Path) -> bool {
             }
         });
         let mut hwm = 0;
+        let mut threads = 0;
         let mut last = Instant::now();
         while Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(500)).await;
             hwm = hwm.max(memory(pid).1);
+            threads = threads.max(thread_count(pid));
             if last.elapsed() > Duration::from_secs(30) {
                 let n: usize = w
                     .latency
@@ -1406,7 +1418,7 @@ fn run_active(o: &Opts, dir: &Path) -> bool {
             let _ = tokio::time::timeout(REPLY_TIMEOUT, t).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(600), rebuilder).await;
-        (start.elapsed().as_secs_f64(), hwm)
+        (start.elapsed().as_secs_f64(), hwm, threads)
     });
     // Nothing lost: every acknowledged APPEND is there with its UID; every UID
     // still names what it named.
@@ -1536,7 +1548,7 @@ fn run_active(o: &Opts, dir: &Path) -> bool {
         println!("    {e}");
     }
     println!(
-        "  server VmHWM {}; SIGTERM: exit {code:?} in {:.2} s; log {}",
+        "  server VmHWM {} with up to {threads} threads; SIGTERM: exit {code:?} in {:.2} s; log {}",
         mib(hwm),
         shutdown.as_secs_f64(),
         log.display()
