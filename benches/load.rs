@@ -280,7 +280,7 @@ fn start_server(bin: &Path, store: &Path, dir: &Path, conns: usize) -> Server {
     let log = dir.join("serve.log");
     let err = std::fs::File::create(&log).unwrap_or_else(|e| die(&format!("{e}")));
     let limit = (conns + 100).to_string();
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .arg("--store")
         .arg(store)
         .args(["serve", "--imap", &imap, "--lmtp"])
@@ -303,6 +303,8 @@ fn start_server(bin: &Path, store: &Path, dir: &Path, conns: usize) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     die(&format!(
         "the server did not listen within 30 s; see {}",
         log.display()
@@ -688,6 +690,7 @@ struct Deliveries {
     lmtp_latency: Mutex<Vec<Duration>>,
 }
 
+#[allow(clippy::too_many_arguments)] // one LMTP connection's whole setting
 async fn lmtp_worker(
     path: PathBuf,
     k: usize,
@@ -698,7 +701,7 @@ async fn lmtp_worker(
     d: Arc<Deliveries>,
     seed: u64,
 ) {
-    let mut rng = Rng::new(seed ^ (k as u64 + 1) * 7919);
+    let mut rng = Rng::new(seed ^ ((k as u64 + 1) * 7919));
     let mut c = match Lmtp::connect(&path).await {
         Ok(c) => c,
         Err(e) => {
@@ -1101,7 +1104,7 @@ async fn active_session(
     seed: u64,
 ) {
     let name = user_name(m);
-    let mut rng = Rng::new(seed ^ (s as u64 + 1) * 104_729);
+    let mut rng = Rng::new(seed ^ ((s as u64 + 1) * 104_729));
     let run = async {
         let mut c = {
             let _p = gate.acquire().await.map_err(|e| e.to_string())?;
@@ -1590,10 +1593,11 @@ fn main() {
         Mode::Idle => run_idle(&o, &dir),
         Mode::Active => run_active(&o, &dir),
     };
-    if o.keep {
-        if let Some(t) = temp {
-            println!("load: kept {}", t.keep().display());
-        }
+    // `exit` runs no destructors: the temporary directory goes (or stays) here.
+    match temp {
+        Some(t) if o.keep => println!("load: kept {}", t.keep().display()),
+        Some(t) => drop(t),
+        None => {}
     }
     std::process::exit(if ok { 0 } else { 1 })
 }
