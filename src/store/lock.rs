@@ -154,31 +154,104 @@ fn file_lock(path: &Path, mode: Mode, wait: Wait, create: bool) -> Result<Option
     acquire(file, path, mode, wait).map(Some)
 }
 
+/// How long a reader defers to an exclusive locker that announced its wait (rule 4
+/// of `schema/locking.md`) before it goes ahead anyway: long enough for the
+/// operations in flight to end, short enough that a reader never waits long for
+/// one that is stuck.
+pub const INTENT_DEFERRAL: Duration = Duration::from_secs(10);
+
 fn acquire(file: File, path: &Path, mode: Mode, wait: Wait) -> Result<Lock, LockError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
-    loop {
-        let r = match mode {
-            Mode::Shared => file.try_lock_shared(),
-            Mode::Exclusive => file.try_lock(),
+    let mut announced = false;
+    let r = loop {
+        // flock gives a waiting exclusive locker no precedence: with readers that
+        // overlap (sessions on a busy mailbox) it would never get in. So a reader
+        // that may wait does not start while one announces its wait.
+        let defer = mode == Mode::Shared
+            && wait != Wait::No
+            && start.elapsed() < INTENT_DEFERRAL
+            && intent::announced(&file);
+        let r = if defer {
+            Err(TryLockError::WouldBlock)
+        } else {
+            match mode {
+                Mode::Shared => file.try_lock_shared(),
+                Mode::Exclusive => file.try_lock(),
+            }
         };
         match r {
-            Ok(()) => return Ok(Lock { _file: file }),
-            Err(TryLockError::Error(e)) => return Err(LockError::Io(path.to_owned(), e)),
+            Ok(()) => break Ok(()),
+            Err(TryLockError::Error(e)) => break Err(LockError::Io(path.to_owned(), e)),
             Err(TryLockError::WouldBlock) => {
                 let left = match wait {
-                    Wait::No => return Err(LockError::Busy),
+                    Wait::No => break Err(LockError::Busy),
                     Wait::For(d) => match d.checked_sub(start.elapsed()) {
                         Some(left) if !left.is_zero() => Some(left),
-                        _ => return Err(LockError::Busy),
+                        _ => break Err(LockError::Busy),
                     },
                     Wait::Forever => None,
                 };
+                if mode == Mode::Exclusive && !announced {
+                    intent::announce(&file, true);
+                    announced = true;
+                }
                 let nap = left.map_or(pause, |l| pause.min(l));
                 std::thread::sleep(nap);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
         }
+    };
+    if announced {
+        intent::announce(&file, false);
+    }
+    r.map(|()| Lock { _file: file })
+}
+
+/// An exclusive locker's announcement that it waits: an open-file-description
+/// (OFD) read lock on the lock file's first byte, which the kernel keeps apart
+/// from the `flock` and drops with the file. Several waiters can announce at once;
+/// readers test for any with `F_OFD_GETLK`. Best effort: where it is not
+/// available, nobody announces and readers never defer (the old behaviour).
+mod intent {
+    use std::fs::File;
+
+    #[cfg(target_os = "linux")]
+    fn byte0(kind: libc::c_int) -> libc::flock {
+        // SAFETY: `flock` is plain data; all-zero is a valid value.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = 0;
+        fl.l_len = 1;
+        fl
+    }
+
+    /// Announces (`true`) or withdraws this file's wait.
+    #[cfg(target_os = "linux")]
+    pub fn announce(file: &File, on: bool) {
+        use std::os::fd::AsRawFd;
+        let mut fl = byte0(if on { libc::F_RDLCK } else { libc::F_UNLCK });
+        // SAFETY: fcntl on an fd we own, with a valid flock struct.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    }
+
+    /// Whether another open of the file announces a wait.
+    #[cfg(target_os = "linux")]
+    pub fn announced(file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fl = byte0(libc::F_WRLCK);
+        // SAFETY: fcntl on an fd we own, with a valid flock struct.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        r == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn announce(_: &File, _: bool) {}
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn announced(_: &File) -> bool {
+        false
     }
 }
 
@@ -207,6 +280,43 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_waiting_exclusive_locker_is_not_starved_by_overlapping_readers() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().to_owned();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Readers whose shared locks overlap: there is hardly ever a moment with none.
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (dir, stop) = (dir.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            break;
+                        }
+                        let l = mailbox(&dir, Mode::Shared, Wait::Forever, true).unwrap();
+                        std::thread::sleep(Duration::from_millis(3));
+                        drop(l);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let got = mailbox(
+            &dir,
+            Mode::Exclusive,
+            Wait::For(Duration::from_secs(2)),
+            true,
+        );
+        let ok = matches!(got, Ok(Some(_)));
+        drop(got);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert!(ok, "the exclusive lock was not had within 2 s");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use super::Context;
 use super::session::Peer;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The delay of a first failure.
@@ -84,6 +84,61 @@ fn host(peer: &Peer) -> &str {
     }
 }
 
+/// Argon2id verifications running at once. Each takes its 19 MiB and a core for
+/// tens of milliseconds, and every command runs on a blocking thread (up to 512):
+/// unbounded, a burst of LOGINs (thousands of clients reconnecting at once, or one
+/// attacker) would take 512 x 19 MiB. More at once than there are cores finishes
+/// no sooner, so the others wait here, taking no memory.
+struct Hashing {
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// How long a login waits for its turn before it is refused (it is answered as a
+/// failure, without the penalty: the client may try again at once).
+const HASHING_WAIT: Duration = Duration::from_secs(30);
+
+static HASHING: Hashing = Hashing {
+    running: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
+
+/// A turn at hashing; gives it back when dropped.
+struct Turn;
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut n = HASHING.running.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        drop(n);
+        HASHING.freed.notify_one();
+    }
+}
+
+impl Hashing {
+    /// Waits up to [`HASHING_WAIT`] for a turn (blocking: called on the command's
+    /// thread); `None` when none came.
+    fn enter(&self) -> Option<Turn> {
+        let deadline = Instant::now() + HASHING_WAIT;
+        let slots = hashing_slots();
+        let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= slots {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            n = self
+                .freed
+                .wait_timeout(n, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *n += 1;
+        Some(Turn)
+    }
+}
+
 /// Checks a login: the user's name on success; `Err((delay, why))` when refused
 /// (answer after `delay`; `why` is for the log only).
 pub fn verify(
@@ -93,6 +148,10 @@ pub fn verify(
     pass: &[u8],
 ) -> Result<String, (Duration, &'static str)> {
     use crate::ops::user::Login;
+    let Some(_permit) = HASHING.enter() else {
+        // Not the client's failure: no penalty, the first delay only.
+        return Err((ctx.penalties.base, "too many logins at once; try again"));
+    };
     match crate::ops::user::authenticate(&ctx.store, user, pass) {
         Ok(Login::Ok(u)) => {
             ctx.penalties.succeeded(host(peer), user);
@@ -124,5 +183,29 @@ mod tests {
         assert_eq!(p.failed("1.2.3.4", "y"), MAX_DELAY);
         p.succeeded("1.2.3.4", "y");
         assert_eq!(p.failed("1.2.3.4", "z"), FAILURE_DELAY);
+    }
+
+    #[test]
+    fn no_more_hashes_at_once_than_there_are_slots() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let inside = std::sync::Arc::new(AtomicUsize::new(0));
+        let most = std::sync::Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4 * hashing_slots())
+            .map(|_| {
+                let (inside, most) = (inside.clone(), most.clone());
+                std::thread::spawn(move || {
+                    let turn = HASHING.enter().expect("a turn within 30 s");
+                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    drop(turn);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert!(most.load(Ordering::SeqCst) <= hashing_slots());
     }
 }
