@@ -269,6 +269,8 @@ pub fn wait4(pid: u32, timeout: Duration) -> (ExitStatus, u64) {
 /// Runs `cmd` to the end, timed, with its peak RSS; stops when it fails.
 pub fn run_timed(cmd: &mut Command, what: &str) -> Reaped {
     let start = Instant::now();
+    // Reaped by wait4 below (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().unwrap_or_else(|e| die(&format!("{what}: {e}")));
     let (st, rss) = wait4(child.id(), CHILD_TIMEOUT);
     let wall = start.elapsed();
