@@ -817,6 +817,7 @@ fn mailbox_list() {
         &[
             table_def(db::META_TABLE),
             table_def(mailboxes::MAILBOXES_TABLE),
+            table_def(mailboxes::INDEX_FILES_TABLE),
         ],
         &["src/db/mod.rs", "src/db/mailboxes.rs"],
         redb_tables(&path),

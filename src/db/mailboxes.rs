@@ -25,6 +25,10 @@ pub const OLDEST_FORMAT: u64 = 1;
 pub const RECORD_VERSION: u16 = 2;
 /// Full mailbox name -> [`MailboxRecord`] bytes.
 pub const MAILBOXES_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
+/// Mailbox id -> fingerprint of the index file this list last reserved for (see
+/// [`index_file_known`]): how a writer tells an index restored from an older copy
+/// from the one it reserved for, between two reservations.
+pub const INDEX_FILES_TABLE: TableDefinition<u64, u64> = TableDefinition::new("index_files");
 pub const NEXT_ID_KEY: &str = "next_id";
 pub const LAST_UIDVALIDITY_KEY: &str = "last_uidvalidity";
 const K: DbKind = DbKind::Mailboxes;
@@ -462,6 +466,55 @@ fn reserve_with(
         e.from_v1 = false;
         t.put(&e)?;
         Ok(Bounds::from(&e))
+    })
+}
+
+/// What tells one index file from another at the same path: its device, inode
+/// and, where the filesystem keeps one, its birth time. Commits change none of
+/// them (redb writes in place); a copy put in its place (a restore) or a rebuilt
+/// file renamed over it has another inode or birth time. Hashed into 64 bits.
+pub fn index_fingerprint(path: &std::path::Path) -> Result<u64> {
+    let m = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, "stat the index", e))?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut h = blake3::Hasher::new();
+    use std::os::unix::fs::MetadataExt;
+    h.update(&m.dev().to_le_bytes());
+    h.update(&m.ino().to_le_bytes());
+    h.update(&born.to_le_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    Ok(u64::from_le_bytes(b) | 1)
+}
+
+/// Whether `fingerprint` is the index file this list last heard of for mailbox
+/// `id` (see [`note_index_file`]). A list without the table (written before it)
+/// knows none.
+pub fn index_file_known(store: &Store, id: u64, fingerprint: u64) -> Result<bool> {
+    let db = super::open_ro(store, K)?;
+    db.read(|txn| {
+        let t = match txn.open_table(INDEX_FILES_TABLE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err((db.err())(e)),
+        };
+        Ok(t.get(id).map_err(db.err())?.map(|g| g.value()) == Some(fingerprint))
+    })
+}
+
+/// Records that the index file of mailbox `id` is the one with `fingerprint`: its
+/// UIDNEXT and HIGHESTMODSEQ have been brought above this list's bounds, so
+/// writers may trust them until the file is replaced.
+pub fn note_index_file(store: &Store, id: u64, fingerprint: u64) -> Result<()> {
+    let db: Db = super::open_rw(store, K)?;
+    db.write(|txn| {
+        super::stamp_format(&db, txn)?;
+        let mut t = txn.open_table(INDEX_FILES_TABLE).map_err(db.err())?;
+        t.insert(id, fingerprint).map_err(db.err())?;
+        Ok(())
     })
 }
 

@@ -96,10 +96,16 @@ fn initialise(h: Handle) -> Result<Handle> {
         meta.insert(FORMAT_KEY, versions(kind).0).map_err(h.err())?;
         match kind {
             DbKind::Users => drop(txn.open_table(users::USERS_TABLE).map_err(h.err())?),
-            _ => drop(
-                txn.open_table(mailboxes::MAILBOXES_TABLE)
-                    .map_err(h.err())?,
-            ),
+            _ => {
+                drop(
+                    txn.open_table(mailboxes::MAILBOXES_TABLE)
+                        .map_err(h.err())?,
+                );
+                drop(
+                    txn.open_table(mailboxes::INDEX_FILES_TABLE)
+                        .map_err(h.err())?,
+                );
+            }
         }
         Ok(())
     })?;

@@ -279,6 +279,46 @@ impl OpenMailbox {
         Ok(b)
     }
 
+    /// Brings `header` (the index's, about to be changed by a writer) above what
+    /// the mailbox list reserved, when the index file is not the one the list last
+    /// heard of: an index restored from an older copy (or put back by hand) trusts
+    /// a UIDNEXT and HIGHESTMODSEQ that writers may have gone past since, and a
+    /// UID or MODSEQ given out twice would name other content, or hide a change,
+    /// to every client that saw the first. The list's bounds are above anything
+    /// given out, so continuing there never reuses a value; it costs at most one
+    /// reserved block of UIDs and MODSEQs, once per replaced file. Gives the list
+    /// entry's id and the file's fingerprint, to note with [`Self::caught_up`]
+    /// once the raised header is committed (noted before, a crash would leave the
+    /// list trusting the old values).
+    fn catch_up(&self, header: &mut Header) -> Result<Option<(u64, u64)>> {
+        let fingerprint = mailboxes::index_fingerprint(&self.index_path())?;
+        let Some(e) = mailboxes::get(&self.store, &self.name)? else {
+            // The reservation that follows says what to do.
+            return Ok(None);
+        };
+        if mailboxes::index_file_known(&self.store, e.id, fingerprint)? {
+            return Ok(None);
+        }
+        if e.uidvalidity == header.identity().uidvalidity {
+            if header.uidnext.get() < e.uid_bound {
+                header.uidnext = e.uid_bound.into();
+            }
+            if header.highestmodseq.get() < e.modseq_bound {
+                header.highestmodseq = e.modseq_bound.into();
+            }
+        }
+        Ok(Some((e.id, fingerprint)))
+    }
+
+    /// Notes in the mailbox list that the index file [`Self::catch_up`] raised is
+    /// now above its bounds. A failure only means the next writer catches up
+    /// again (another block skipped), so it is not the caller's failure.
+    fn caught_up(&self, noted: Option<(u64, u64)>) {
+        if let Some((id, fingerprint)) = noted {
+            let _ = mailboxes::note_index_file(&self.store, id, fingerprint);
+        }
+    }
+
     /// Appends messages, in the write order DESIGN.md fixes: reserve the UIDs in
     /// the mailbox list if it does not cover them yet, write each message to a
     /// temporary file, fsync, link it to `<uid>.` (never replacing a name), sync
@@ -313,6 +353,7 @@ impl OpenMailbox {
         let path = self.index_path();
         let index = Index::open(&path)?;
         let mut header = index.header()?;
+        let caught_up = self.catch_up(&mut header)?;
         let mut refused = None;
         if let Some(b) = &budget {
             let own = header.total_size.get();
@@ -400,6 +441,7 @@ impl OpenMailbox {
         }
         crate::faults::point("deliver-after-commit");
         drop(index);
+        self.caught_up(caught_up);
         self.notify();
         let appended = written
             .iter()
@@ -463,6 +505,7 @@ impl OpenMailbox {
         let path = self.index_path();
         let index = Index::open(&path)?;
         let mut state = index.load()?;
+        let caught_up = self.catch_up(&mut state.header)?;
         let max = state.records.keys().next_back().copied().unwrap_or(0);
         let modseq = state.header.highestmodseq.get() + 1;
         let keywords_before = state.keywords.len();
@@ -530,6 +573,7 @@ impl OpenMailbox {
                 }
                 w.set_header(&state.header)
             })?;
+            self.caught_up(caught_up);
         }
         drop(index);
         out.changed = changed
@@ -555,6 +599,7 @@ impl OpenMailbox {
         let path = self.index_path();
         let index = Index::open(&path)?;
         let mut state = index.load()?;
+        let caught_up = self.catch_up(&mut state.header)?;
         let deleted = |r: &Record| r.system_flags.get() & flag::DELETED != 0;
         let gone: Vec<u32> = match which {
             Expunge::Deleted => state
@@ -611,6 +656,7 @@ impl OpenMailbox {
             w.set_header(&state.header)
         })?;
         drop(index);
+        self.caught_up(caught_up);
         self.notify();
         Ok(gone)
     }
