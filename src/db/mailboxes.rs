@@ -509,6 +509,10 @@ pub fn index_file_known(store: &Store, id: u64, fingerprint: u64) -> Result<bool
 /// UIDNEXT and HIGHESTMODSEQ have been brought above this list's bounds, so
 /// writers may trust them until the file is replaced.
 pub fn note_index_file(store: &Store, id: u64, fingerprint: u64) -> Result<()> {
+    // Read first: a run with nothing to do writes nothing.
+    if index_file_known(store, id, fingerprint)? {
+        return Ok(());
+    }
     let db: Db = super::open_rw(store, K)?;
     db.write(|txn| {
         super::stamp_format(&db, txn)?;

@@ -279,44 +279,54 @@ impl OpenMailbox {
         Ok(b)
     }
 
-    /// Brings `header` (the index's, about to be changed by a writer) above what
-    /// the mailbox list reserved, when the index file is not the one the list last
-    /// heard of: an index restored from an older copy (or put back by hand) trusts
-    /// a UIDNEXT and HIGHESTMODSEQ that writers may have gone past since, and a
-    /// UID or MODSEQ given out twice would name other content, or hide a change,
-    /// to every client that saw the first. The list's bounds are above anything
-    /// given out, so continuing there never reuses a value; it costs at most one
-    /// reserved block of UIDs and MODSEQs, once per replaced file. Gives the list
-    /// entry's id and the file's fingerprint, to note with [`Self::caught_up`]
-    /// once the raised header is committed (noted before, a crash would leave the
-    /// list trusting the old values).
-    fn catch_up(&self, header: &mut Header) -> Result<Option<(u64, u64)>> {
+    /// Catches the index up with the mailbox list before a writer changes it, when
+    /// the index file is not the one the list last heard of: an index restored
+    /// from an older copy (or put back by hand) trusts a UIDNEXT and
+    /// HIGHESTMODSEQ that writers may have gone past since, and a UID given out
+    /// twice names other content to every client that saw the first (R2). The
+    /// list's bounds are above anything given out: UIDNEXT and HIGHESTMODSEQ are
+    /// raised to them, and every record gets one MODSEQ above, since its flags
+    /// may be older than what clients last fetched under a MODSEQ they have
+    /// passed (R4: CONDSTORE clients then fetch them again). One transaction of
+    /// its own, committed before the file is noted in the list (noted before, a
+    /// crash would leave the list trusting the old values); a crash between the
+    /// two only makes the next writer catch up again. It costs at most one block
+    /// of UIDs and MODSEQs, once per replaced file.
+    fn catch_up(&self, index: &Index) -> Result<()> {
         let fingerprint = mailboxes::index_fingerprint(&self.index_path())?;
         let Some(e) = mailboxes::get(&self.store, &self.name)? else {
             // The reservation that follows says what to do.
-            return Ok(None);
+            return Ok(());
         };
         if mailboxes::index_file_known(&self.store, e.id, fingerprint)? {
-            return Ok(None);
+            return Ok(());
         }
-        if e.uidvalidity == header.identity().uidvalidity {
-            if header.uidnext.get() < e.uid_bound {
-                header.uidnext = e.uid_bound.into();
-            }
-            if header.highestmodseq.get() < e.modseq_bound {
-                header.highestmodseq = e.modseq_bound.into();
-            }
+        let mut state = index.load()?;
+        let h = &mut state.header;
+        if e.uidvalidity != h.identity().uidvalidity {
+            // Another epoch: the writer's reservation refuses it by name.
+            return Ok(());
         }
-        Ok(Some((e.id, fingerprint)))
-    }
-
-    /// Notes in the mailbox list that the index file [`Self::catch_up`] raised is
-    /// now above its bounds. A failure only means the next writer catches up
-    /// again (another block skipped), so it is not the caller's failure.
-    fn caught_up(&self, noted: Option<(u64, u64)>) {
-        if let Some((id, fingerprint)) = noted {
-            let _ = mailboxes::note_index_file(&self.store, id, fingerprint);
+        let uidnext = h.uidnext.get().max(e.uid_bound);
+        let mut highest = h.highestmodseq.get().max(e.modseq_bound);
+        if !state.records.is_empty() {
+            highest += 1;
         }
+        if uidnext != h.uidnext.get() || highest != h.highestmodseq.get() {
+            self.reserve(h, uidnext, highest)?;
+            h.uidnext = uidnext.into();
+            h.highestmodseq = highest.into();
+            let id = h.identity();
+            let header = *h;
+            index.write(id, |w| {
+                for r in state.records.values_mut() {
+                    r.modseq = highest.into();
+                    w.put_record(r)?;
+                }
+                w.set_header(&header)
+            })?;
+        }
+        mailboxes::note_index_file(&self.store, e.id, fingerprint)
     }
 
     /// Appends messages, in the write order DESIGN.md fixes: reserve the UIDs in
@@ -352,8 +362,8 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.catch_up(&index)?;
         let mut header = index.header()?;
-        let caught_up = self.catch_up(&mut header)?;
         let mut refused = None;
         if let Some(b) = &budget {
             let own = header.total_size.get();
@@ -441,7 +451,6 @@ impl OpenMailbox {
         }
         crate::faults::point("deliver-after-commit");
         drop(index);
-        self.caught_up(caught_up);
         self.notify();
         let appended = written
             .iter()
@@ -504,8 +513,8 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.catch_up(&index)?;
         let mut state = index.load()?;
-        let caught_up = self.catch_up(&mut state.header)?;
         let max = state.records.keys().next_back().copied().unwrap_or(0);
         let modseq = state.header.highestmodseq.get() + 1;
         let keywords_before = state.keywords.len();
@@ -573,8 +582,7 @@ impl OpenMailbox {
                 }
                 w.set_header(&state.header)
             })?;
-            self.caught_up(caught_up);
-        }
+            }
         drop(index);
         out.changed = changed
             .iter()
@@ -598,8 +606,8 @@ impl OpenMailbox {
         let _l = self.lock(Mode::Exclusive)?;
         let path = self.index_path();
         let index = Index::open(&path)?;
+        self.catch_up(&index)?;
         let mut state = index.load()?;
-        let caught_up = self.catch_up(&mut state.header)?;
         let deleted = |r: &Record| r.system_flags.get() & flag::DELETED != 0;
         let gone: Vec<u32> = match which {
             Expunge::Deleted => state
@@ -656,7 +664,6 @@ impl OpenMailbox {
             w.set_header(&state.header)
         })?;
         drop(index);
-        self.caught_up(caught_up);
         self.notify();
         Ok(gone)
     }

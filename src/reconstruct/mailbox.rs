@@ -7,7 +7,7 @@ use super::merge::{self, Bounds, Plan, Scanned};
 use super::report::MailboxReport;
 use super::scan::{self, Check, FileState, IndexFile};
 use super::{Options, Progress, write};
-use crate::db::mailboxes::Entry;
+use crate::db::mailboxes::{self, Entry};
 use crate::error::{Error, Fault, Result};
 use crate::index::record::{Header, Identity};
 use crate::index::{Reader, State, salvage};
@@ -117,6 +117,8 @@ pub fn rebuild(cx: &Context<'_>, name: &MailboxName) -> Result<MailboxReport> {
         && stage.has(&shown)
     {
         stage.attach(&shown, lock);
+    } else if r.is_ok() && !opts.dry_run {
+        note_rebuilt(cx, name);
     }
     r
 }
@@ -134,7 +136,15 @@ fn rebuild_locked(cx: &Context<'_>, name: &MailboxName) -> Result<MailboxReport>
 
     if opts.check == Check::Quick && !opts.dry_run {
         if let Some(r) =
-            super::quick::unchanged(&dir, &index_path, entry, cx.list.next_id, progress, rep)?
+            super::quick::unchanged(
+                cx.store,
+                &dir,
+                &index_path,
+                entry,
+                cx.list.next_id,
+                progress,
+                rep,
+            )?
         {
             return Ok(r);
         }
@@ -363,6 +373,38 @@ fn entry_identity(e: &Entry) -> Identity {
     }
 }
 
+/// Whether the index at `index_path` (header `h`), which passes its checks and is
+/// the mailbox of list entry `e`, may be an older copy than what clients saw:
+/// below what the list heard of, or not the file the list knows (see
+/// [`mailboxes::index_file_known`]; a restore puts another file in its place).
+pub fn may_be_older_copy(
+    store: &crate::store::Store,
+    e: &Entry,
+    index_path: &std::path::Path,
+    h: &Header,
+) -> bool {
+    if h.uidnext.get() < e.uidnext || h.highestmodseq.get() < e.highestmodseq {
+        return true;
+    }
+    match mailboxes::index_fingerprint(index_path) {
+        Ok(fp) => !mailboxes::index_file_known(store, e.id, fp).unwrap_or(false),
+        Err(_) => true,
+    }
+}
+
+/// Notes in the mailbox list that the index file a rebuild left in place is
+/// above the list's bounds (every rebuild continues above them), so writers trust
+/// it. A failure only makes the next writer skip a block of UIDs.
+pub(super) fn note_rebuilt(cx: &Context<'_>, name: &MailboxName) {
+    let path = cx.store.mailbox_dir(name).join(INDEX_FILE);
+    if let (Ok(Some(e)), Ok(fp)) = (
+        mailboxes::get(cx.store, name),
+        mailboxes::index_fingerprint(&path),
+    ) {
+        let _ = mailboxes::note_index_file(cx.store, e.id, fp);
+    }
+}
+
 /// The list's bounds over an index that passes its checks and is this mailbox's.
 /// A format-1 list keeps no MODSEQ bound, and its UID mirror may lag (it is then
 /// at most the index's own).
@@ -370,6 +412,7 @@ pub fn intact_bounds(e: &Entry) -> Bounds {
     Bounds {
         uid_floor: e.uid_bound,
         modseq_floor: if e.from_v1 { 0 } else { e.modseq_bound },
+        restamp: false,
     }
 }
 
@@ -385,6 +428,7 @@ fn list_bounds(e: &Entry, now: i64) -> Bounds {
         } else {
             e.modseq_bound
         },
+        restamp: false,
     }
 }
 
@@ -397,7 +441,6 @@ pub fn decide(
     rep: &mut MailboxReport,
 ) -> Result<Decided> {
     let now = crate::store::time::now_unix();
-    let _ = name;
     let d = match old {
         Old::Intact(s) => {
             let relation = relate(s.header.identity(), entry, cx.list.next_id);
@@ -425,6 +468,13 @@ pub fn decide(
                         e.uid_bound
                     ));
                     state.header.uidnext = state.header.uidnext.get().max(e.uid_bound).into();
+                }
+                let index_path = cx.store.mailbox_dir(name).join(INDEX_FILE);
+                if may_be_older_copy(cx.store, e, &index_path, &s.header) {
+                    bounds.restamp = true;
+                    rep.warnings.push(
+                        "the index file is not the one the mailbox list knows (restored from a copy?): every message gets a new MODSEQ, so that clients fetch its flags again".into(),
+                    );
                 }
             }
             if relation == Relation::ListStale {

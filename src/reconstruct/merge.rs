@@ -56,6 +56,11 @@ pub struct Bounds {
     pub uid_floor: u32,
     /// The largest MODSEQ that may have been given out.
     pub modseq_floor: u64,
+    /// The old index may be an older copy than what clients saw (restored): a
+    /// kept record's flags may differ from what they last fetched, under a MODSEQ
+    /// they have already passed, so every kept record gets a new MODSEQ above the
+    /// floor and CONDSTORE/QRESYNC clients fetch its flags again.
+    pub restamp: bool,
 }
 
 /// Where a new record's cache entry comes from.
@@ -126,6 +131,7 @@ pub fn unchanged(h: &Header, records: &[Record], bounds: Bounds) -> Option<Plan>
     let uidnext = h.uidnext.get();
     let max_uid = records.last().map_or(0, |r| r.uid.get());
     let same = uidnext > max_uid
+        && !bounds.restamp
         && bounds.uid_floor <= uidnext
         && bounds.modseq_floor <= h.highestmodseq.get()
         && h.exists.get() as usize == records.len();
@@ -219,13 +225,16 @@ pub fn merge(
             FileState::Nul(_) => plan.bad.push(f.uid),
             FileState::Failed(why) => {
                 plan.unreadable.push(why);
-                if let Some(r) = old_rec {
+                if let Some(mut r) = old_rec {
                     seen.push(f.uid);
                     plan.kept += 1;
+                    if bounds.restamp {
+                        r.modseq = modseq.into();
+                    }
                     plan.records.push(Planned {
                         record: r,
                         cache: CacheFrom::Old,
-                        changed: false,
+                        changed: bounds.restamp,
                     });
                 }
             }
@@ -235,6 +244,9 @@ pub fn merge(
                 plan.kept += 1;
                 let before = r;
                 set_file(&mut r, &f.file);
+                if bounds.restamp {
+                    r.modseq = modseq.into();
+                }
                 plan.records.push(Planned {
                     changed: r != before,
                     record: r,
@@ -251,6 +263,9 @@ pub fn merge(
                         let mut rec = r;
                         set_file(&mut rec, &f.file);
                         fill_from_parse(&mut rec, &p);
+                        if bounds.restamp {
+                            rec.modseq = modseq.into();
+                        }
                         plan.records.push(Planned {
                             changed: true,
                             record: rec,
@@ -562,6 +577,7 @@ mod tests {
     const NO: Bounds = Bounds {
         uid_floor: 0,
         modseq_floor: 0,
+        restamp: false,
     };
 
     #[test]
@@ -604,6 +620,7 @@ mod tests {
         let bounds = Bounds {
             uid_floor: 50,
             modseq_floor: 400,
+            restamp: false,
         };
         let plan = merge(
             Some(&o),
@@ -693,6 +710,7 @@ mod tests {
         let b = Bounds {
             uid_floor: 20,
             modseq_floor: 1000,
+            restamp: false,
         };
         let plan = merge(
             None,
@@ -757,6 +775,7 @@ mod tests {
         let b = Bounds {
             uid_floor: 20,
             modseq_floor: 1000,
+            restamp: false,
         };
         let plan = merge(None, b, files, &[], 7);
         let got: Vec<Record> = plan.records.iter().map(|p| p.record).collect();
@@ -783,6 +802,7 @@ mod tests {
         let b = |uid_floor, modseq_floor| Bounds {
             uid_floor,
             modseq_floor,
+            restamp: false,
         };
         for (o, bounds) in [
             (&intact, NO),

@@ -17,6 +17,7 @@ use std::path::Path;
 /// The report, or `None` when anything would change or the index cannot be read
 /// so; the caller then takes the full path.
 pub fn unchanged(
+    store: &crate::store::Store,
     dir: &Path,
     index_path: &Path,
     entry: Option<&Entry>,
@@ -70,6 +71,9 @@ pub fn unchanged(
     }
     let bounds = entry.map_or(Bounds::default(), super::mailbox::intact_bounds);
     if entry.is_some_and(|e| e.from_v1 || e.uidvalidity != header.uidvalidity.get()) {
+        return Ok(None);
+    }
+    if entry.is_some_and(|e| super::mailbox::may_be_older_copy(store, e, index_path, &header)) {
         return Ok(None);
     }
     let Some(plan) = merge::unchanged(&header, &records, bounds) else {

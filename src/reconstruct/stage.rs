@@ -139,6 +139,9 @@ pub fn finish(cx: &Context<'_>, stage: &Stage, reports: &mut [MailboxReport]) {
         if let Some(h) = &s.header {
             super::mirror::after_commit(cx, r, h);
         }
+        if let Ok(name) = crate::store::names::MailboxName::parse(&s.mailbox) {
+            super::mailbox::note_rebuilt(cx, &name);
+        }
         drop(s.lock);
     }
 }
