@@ -136,10 +136,8 @@ impl Session {
             .map_err(|e| Reply::Bad(e.into()))?;
         let need = needs(&f.items, f.changed_since.is_some());
 
-        if f.vanished
-            && let Some(since) = f.changed_since
-        {
-            self.write_vanished_earlier(&f.set, since, out);
+        if f.vanished && f.changed_since.is_some() {
+            self.write_vanished_earlier(&f.set, 0, out);
         }
 
         let sel = self
@@ -255,7 +253,8 @@ impl Session {
     /// `* VANISHED (EARLIER)`: the UIDs of the set, below UIDNEXT, that are not in
     /// the mailbox. The store keeps no record of expunged UIDs, so this names every
     /// hole (RFC 7162 3.2.6 lets a server name UIDs that never existed).
-    fn write_vanished_earlier(&self, set: &super::proto::SequenceSet, _since: u64, out: &mut Out) {
+    /// UIDs at or below `floor` are left out (the client's view is right there).
+    fn write_vanished_earlier(&self, set: &super::proto::SequenceSet, floor: u32, out: &mut Out) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -263,6 +262,7 @@ impl Session {
         let mut holes: Vec<(u32, u32)> = Vec::new();
         for (lo, hi) in set.ranges(top) {
             let hi = hi.min(top);
+            let lo = lo.max(floor.saturating_add(1));
             if lo > hi || lo == 0 {
                 continue;
             }
@@ -314,7 +314,25 @@ impl Session {
                 super::proto::SeqNum::Star,
             )])
         });
-        self.write_vanished_earlier(&known, q.modseq, out);
+        // RFC 7162 3.2.5.2: the sequence-match data says where the client's view
+        // is still right. Where its message number still holds the UID it knew,
+        // nothing below was expunged, so VANISHED starts above the highest such
+        // pair (checked in order up to the first that no longer holds; bounded by
+        // the number of messages).
+        let mut floor = 0;
+        if let Some((seqs, uids)) = &q.seq_match {
+            let top = sel.snap.uidnext().saturating_sub(1);
+            let n = sel.uids.len() as u32;
+            let seqs = seqs.ranges(n).flat_map(|(a, b)| a..=b);
+            let uids = uids.ranges(top).flat_map(|(a, b)| a..=b);
+            for (seq, uid) in seqs.zip(uids).take(sel.uids.len()) {
+                if seq == 0 || seq > n || sel.uids[seq as usize - 1] != uid {
+                    break;
+                }
+                floor = floor.max(uid);
+            }
+        }
+        self.write_vanished_earlier(&known, floor, out);
         let Some(sel) = self.selected.as_ref() else {
             return;
         };

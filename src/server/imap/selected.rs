@@ -236,6 +236,9 @@ impl Selected {
         let snap = self.snap.clone();
         let present = |u: u32| snap.get(u).is_some();
         let recent_before = self.recent.len();
+        // Whether messages came or went: then a CONDSTORE client is told the new
+        // HIGHESTMODSEQ (below), since no FETCH it gets carries it.
+        let mut size_changed = false;
 
         if expunges {
             let gone: Vec<usize> = (0..self.uids.len())
@@ -256,6 +259,7 @@ impl Selected {
                 }
                 self.uids.retain(|&u| present(u));
                 self.recent.retain(|&u| present(u));
+                size_changed = true;
             }
         }
 
@@ -315,8 +319,24 @@ impl Selected {
                 .extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
             out.buf
                 .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+            size_changed = true;
         } else if self.recent.len() != recent_before {
             self.write_recent(out);
+        }
+        // An expunge or a delivery by someone else raises HIGHESTMODSEQ with no
+        // FETCH MODSEQ the client could take it from (RFC 7162 gives it with an
+        // EXPUNGE's own tagged OK, 3.2.10; an untagged OK [HIGHESTMODSEQ] may come
+        // at any time, 3.1.2.1): a client that keeps its state by MODSEQ
+        // (interimap, any QRESYNC client) needs it to resynchronise from later.
+        // Dovecot sends it the same way.
+        if en.condstore && size_changed {
+            write::status_line(
+                &mut out.buf,
+                None,
+                write::Status::Ok,
+                Some(&write::Code::HighestModSeq(self.known_modseq)),
+                "Highest",
+            );
         }
         Ok(Ok(()))
     }
