@@ -107,7 +107,15 @@ pub fn fill(s: &Store) {
         deliver(s, "joe", id);
     }
     s.ok(&["flags", "joe", "1", "--add", "\\Seen"]);
-    s.ok(&["flags", "joe", "2", "--add", "\\Flagged", "--add", "$Important"]);
+    s.ok(&[
+        "flags",
+        "joe",
+        "2",
+        "--add",
+        "\\Flagged",
+        "--add",
+        "$Important",
+    ]);
     for id in ["w1", "w2"] {
         deliver(s, "joe/work", id);
     }
@@ -164,11 +172,15 @@ fn two_way(t: fn(&Store) -> (Option<Server>, Transport)) {
     // Local changes are pushed: a flag set, a flag taken off, a new message.
     let (p, _) = find(&m, "INBOX", "in3").unwrap();
     let base = p.file_name().unwrap().to_string_lossy().into_owned();
-    let base = base.split_once(":2,").map_or(base.clone(), |x| x.0.to_owned());
+    let base = base
+        .split_once(":2,")
+        .map_or(base.clone(), |x| x.0.to_owned());
     std::fs::rename(&p, m.local.join("INBOX/cur").join(format!("{base}:2,FS"))).unwrap();
     let (p, _) = find(&m, "work", "w2").unwrap();
     let base = p.file_name().unwrap().to_string_lossy().into_owned();
-    let base = base.split_once(":2,").map_or(base.clone(), |x| x.0.to_owned());
+    let base = base
+        .split_once(":2,")
+        .map_or(base.clone(), |x| x.0.to_owned());
     std::fs::rename(&p, m.local.join("work/cur").join(format!("{base}:2,"))).unwrap();
     std::fs::write(
         m.local.join("work/cur/1700000000.local1.host:2,S"),
@@ -181,8 +193,15 @@ fn two_way(t: fn(&Store) -> (Option<Server>, Transport)) {
         flags_of(&s, "joe", "in3").unwrap(),
         vec!["\\Flagged", "\\Seen"]
     );
-    assert_eq!(flags_of(&s, "joe", "in2").unwrap(), vec!["$Important", "\\Flagged"], "a keyword mbsync cannot see stays");
-    assert_eq!(flags_of(&s, "joe/work", "w2").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        flags_of(&s, "joe", "in2").unwrap(),
+        vec!["$Important", "\\Flagged"],
+        "a keyword mbsync cannot see stays"
+    );
+    assert_eq!(
+        flags_of(&s, "joe/work", "w2").unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(flags_of(&s, "joe/work", "local1").unwrap(), vec!["\\Seen"]);
 
     // Changes made with the CLI are pulled: a delivery, a flag, an expunge.
