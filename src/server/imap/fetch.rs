@@ -314,25 +314,7 @@ impl Session {
                 super::proto::SeqNum::Star,
             )])
         });
-        // RFC 7162 3.2.5.2: the sequence-match data says where the client's view
-        // is still right. Where its message number still holds the UID it knew,
-        // nothing below was expunged, so VANISHED starts above the highest such
-        // pair (checked in order up to the first that no longer holds; bounded by
-        // the number of messages).
-        let mut floor = 0;
-        if let Some((seqs, uids)) = &q.seq_match {
-            let top = sel.snap.uidnext().saturating_sub(1);
-            let n = sel.uids.len() as u32;
-            let seqs = seqs.ranges(n).flat_map(|(a, b)| a..=b);
-            let uids = uids.ranges(top).flat_map(|(a, b)| a..=b);
-            for (seq, uid) in seqs.zip(uids).take(sel.uids.len()) {
-                if seq == 0 || seq > n || sel.uids[seq as usize - 1] != uid {
-                    break;
-                }
-                floor = floor.max(uid);
-            }
-        }
-        self.write_vanished_earlier(&known, floor, out);
+        self.write_vanished_earlier(&known, 0, out);
         let Some(sel) = self.selected.as_ref() else {
             return;
         };

@@ -33,8 +33,9 @@ pub struct Selected {
     mailbox_id: u64,
     /// `\Recent` for this session (ascending).
     recent: Vec<u32>,
-    /// Keywords the client was told of with FLAGS.
-    keywords: usize,
+    /// Keywords the client was told of with FLAGS, by name: a rebuilt index
+    /// may number them otherwise, or hold others as many.
+    keywords: Vec<String>,
     /// FETCH FLAGS already sent since the last sync, by UID, at this MODSEQ: a
     /// sync does not repeat them.
     reported: HashMap<u32, u64>,
@@ -60,7 +61,7 @@ impl Selected {
             known_modseq: snap.highestmodseq(),
             uidvalidity: snap.uidvalidity(),
             mailbox_id: snap.mailbox_id(),
-            keywords: snap.view.keywords.len(),
+            keywords: snap.view.keywords.clone(),
             shared,
             read_only,
             uids,
@@ -197,8 +198,15 @@ impl Selected {
     /// `* FLAGS` and PERMANENTFLAGS again when the snapshot has keywords the
     /// client was not told of: before any FETCH that shows them.
     pub fn announce_keywords(&mut self, out: &mut Out) {
-        if self.snap.view.keywords.len() > self.keywords {
-            self.keywords = self.snap.view.keywords.len();
+        let told = &self.keywords;
+        if self
+            .snap
+            .view
+            .keywords
+            .iter()
+            .any(|k| !k.is_empty() && !told.contains(k))
+        {
+            self.keywords = self.snap.view.keywords.clone();
             self.write_flags(&mut out.buf);
         }
     }
