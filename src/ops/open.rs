@@ -582,7 +582,7 @@ impl OpenMailbox {
                 }
                 w.set_header(&state.header)
             })?;
-            }
+        }
         drop(index);
         out.changed = changed
             .iter()

@@ -135,17 +135,15 @@ fn rebuild_locked(cx: &Context<'_>, name: &MailboxName) -> Result<MailboxReport>
     let mut rep = MailboxReport::new(&shown);
 
     if opts.check == Check::Quick && !opts.dry_run {
-        if let Some(r) =
-            super::quick::unchanged(
-                cx.store,
-                &dir,
-                &index_path,
-                entry,
-                cx.list.next_id,
-                progress,
-                rep,
-            )?
-        {
+        if let Some(r) = super::quick::unchanged(
+            cx.store,
+            &dir,
+            &index_path,
+            entry,
+            cx.list.next_id,
+            progress,
+            rep,
+        )? {
             return Ok(r);
         }
         // Something changed: the full path below, without counting the files twice.

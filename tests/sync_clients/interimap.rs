@@ -10,8 +10,11 @@ use std::time::Duration;
 
 const MAILBOXES: &[&str] = &["joe", "joe/work", "joe/Archive", "joe/Archive/2023"];
 
-/// Every mailbox's messages as (Message-ID, flags), or None where it does not exist.
-fn content(s: &Store) -> Vec<Option<BTreeSet<(String, Vec<String>)>>> {
+/// One mailbox's messages as (Message-ID, flags).
+type Messages = BTreeSet<(String, Vec<String>)>;
+
+/// Every mailbox's messages, or None where it does not exist.
+fn content(s: &Store) -> Vec<Option<Messages>> {
     MAILBOXES
         .iter()
         .map(|m| {
