@@ -61,6 +61,11 @@ impl Snapshot {
     }
 }
 
+/// How many times [`Shared::current`] reads an index whose file was replaced
+/// while it read; after that it answers with the last read (filed under the
+/// inode seen before it, so the next call reads again).
+const CURRENT_TRIES: u32 = 4;
+
 /// A mailbox open in the server.
 pub struct Shared {
     pub open: OpenMailbox,
@@ -101,19 +106,32 @@ impl Shared {
     /// The current snapshot, re-read if the index changed. Blocking: it waits for
     /// the mailbox's shared lock, so a rebuild in progress is waited for.
     pub fn current(&self) -> Result<Arc<Snapshot>> {
-        let cached = lock(&self.snapshot).clone();
-        let ino = self.open.stamp().map(|s| s.ino());
-        let known = cached
-            .as_ref()
-            .filter(|c| c.ino == ino && ino.is_some())
-            .map(|c| c.view.header);
-        match self.open.view_unless(known.as_ref())? {
-            None => match cached {
-                Some(c) => Ok(c),
-                // Unreachable (`known` came from the cache), but cheap to answer.
-                None => self.reload(ino),
-            },
-            Some(view) => Ok(self.keep(view, ino)),
+        // The file's inode is read before the index (outside its lock): a rebuild
+        // that puts a new file in place meanwhile would have the snapshot filed
+        // under the old file's inode, so it is read again after, and the read
+        // repeated (a bounded number of times) until the two agree.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let cached = lock(&self.snapshot).clone();
+            let ino = self.open.stamp().map(|s| s.ino());
+            let known = cached
+                .as_ref()
+                .filter(|c| c.ino == ino && ino.is_some())
+                .map(|c| c.view.header);
+            let read = self.open.view_unless(known.as_ref())?;
+            let after = self.open.stamp().map(|s| s.ino());
+            if after != ino && tries < CURRENT_TRIES {
+                continue;
+            }
+            return match read {
+                None => match cached {
+                    Some(c) => Ok(c),
+                    // Unreachable (`known` came from the cache), but cheap to answer.
+                    None => self.reload(ino),
+                },
+                Some(view) => Ok(self.keep(view, ino)),
+            };
         }
     }
 

@@ -151,10 +151,8 @@ impl Session {
             .map_err(|e| Reply::Bad(e.into()))?;
         let need = needs(&f.items, f.changed_since.is_some());
 
-        if f.vanished
-            && let Some(since) = f.changed_since
-        {
-            self.write_vanished_earlier(&f.set, since, out);
+        if f.vanished && f.changed_since.is_some() {
+            self.write_vanished_earlier(&f.set, 0, out);
         }
 
         let sel = self
@@ -275,7 +273,8 @@ impl Session {
     /// `* VANISHED (EARLIER)`: the UIDs of the set, below UIDNEXT, that are not in
     /// the mailbox. The store keeps no record of expunged UIDs, so this names every
     /// hole (RFC 7162 3.2.6 lets a server name UIDs that never existed).
-    fn write_vanished_earlier(&self, set: &super::proto::SequenceSet, _since: u64, out: &mut Out) {
+    /// UIDs at or below `floor` are left out (the client's view is right there).
+    fn write_vanished_earlier(&self, set: &super::proto::SequenceSet, floor: u32, out: &mut Out) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -283,6 +282,7 @@ impl Session {
         let mut holes: Vec<(u32, u32)> = Vec::new();
         for (lo, hi) in set.ranges(top) {
             let hi = hi.min(top);
+            let lo = lo.max(floor.saturating_add(1));
             if lo > hi || lo == 0 {
                 continue;
             }
@@ -334,7 +334,7 @@ impl Session {
                 super::proto::SeqNum::Star,
             )])
         });
-        self.write_vanished_earlier(&known, q.modseq, out);
+        self.write_vanished_earlier(&known, 0, out);
         let Some(sel) = self.selected.as_ref() else {
             return;
         };

@@ -33,8 +33,9 @@ pub struct Selected {
     mailbox_id: u64,
     /// `\Recent` for this session (ascending).
     recent: Vec<u32>,
-    /// Keywords the client was told of with FLAGS.
-    keywords: usize,
+    /// Keywords the client was told of with FLAGS, by name: a rebuilt index
+    /// may number them otherwise, or hold others as many.
+    keywords: Vec<String>,
     /// FETCH FLAGS already sent since the last sync, by UID, at this MODSEQ: a
     /// sync does not repeat them.
     reported: HashMap<u32, u64>,
@@ -60,7 +61,7 @@ impl Selected {
             known_modseq: snap.highestmodseq(),
             uidvalidity: snap.uidvalidity(),
             mailbox_id: snap.mailbox_id(),
-            keywords: snap.view.keywords.len(),
+            keywords: snap.view.keywords.clone(),
             shared,
             read_only,
             uids,
@@ -197,8 +198,15 @@ impl Selected {
     /// `* FLAGS` and PERMANENTFLAGS again when the snapshot has keywords the
     /// client was not told of: before any FETCH that shows them.
     pub fn announce_keywords(&mut self, out: &mut Out) {
-        if self.snap.view.keywords.len() > self.keywords {
-            self.keywords = self.snap.view.keywords.len();
+        let told = &self.keywords;
+        if self
+            .snap
+            .view
+            .keywords
+            .iter()
+            .any(|k| !k.is_empty() && !told.contains(k))
+        {
+            self.keywords = self.snap.view.keywords.clone();
             self.write_flags(&mut out.buf);
         }
     }
@@ -236,6 +244,9 @@ impl Selected {
         let snap = self.snap.clone();
         let present = |u: u32| snap.get(u).is_some();
         let recent_before = self.recent.len();
+        // Whether messages came or went: then a CONDSTORE client is told the new
+        // HIGHESTMODSEQ (below), since no FETCH it gets carries it.
+        let mut size_changed = false;
 
         if expunges {
             let gone: Vec<usize> = (0..self.uids.len())
@@ -256,6 +267,7 @@ impl Selected {
                 }
                 self.uids.retain(|&u| present(u));
                 self.recent.retain(|&u| present(u));
+                size_changed = true;
             }
         }
 
@@ -315,8 +327,24 @@ impl Selected {
                 .extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
             out.buf
                 .extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+            size_changed = true;
         } else if self.recent.len() != recent_before {
             self.write_recent(out);
+        }
+        // An expunge or a delivery by someone else raises HIGHESTMODSEQ with no
+        // FETCH MODSEQ the client could take it from (RFC 7162 gives it with an
+        // EXPUNGE's own tagged OK, 3.2.10; an untagged OK [HIGHESTMODSEQ] may come
+        // at any time, 3.1.2.1): a client that keeps its state by MODSEQ
+        // (interimap, any QRESYNC client) needs it to resynchronise from later.
+        // Dovecot sends it the same way.
+        if en.condstore && size_changed {
+            write::status_line(
+                &mut out.buf,
+                None,
+                write::Status::Ok,
+                Some(&write::Code::HighestModSeq(self.known_modseq)),
+                "Highest",
+            );
         }
         Ok(Ok(()))
     }

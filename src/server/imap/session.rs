@@ -1095,6 +1095,34 @@ mod tests {
     }
 
     #[test]
+    fn a_condstore_session_hears_highestmodseq_after_others_expunge_or_deliver() {
+        let rig = Rig::new();
+        rig.deliver("joe", &msg("one"));
+        rig.deliver("joe", &msg("two"));
+        let mut s = rig.joe();
+        run(&mut s, "a ENABLE CONDSTORE");
+        run(&mut s, "b SELECT INBOX");
+        let mut other = rig.joe();
+        run(&mut other, "c SELECT INBOX");
+        run(&mut other, "d UID STORE 1 +FLAGS.SILENT (\\Deleted)");
+        run(&mut other, "e EXPUNGE");
+        let r = run(&mut s, "f NOOP");
+        assert!(r.contains("* 1 EXPUNGE\r\n* OK [HIGHESTMODSEQ "), "{r}");
+        rig.deliver("joe", &msg("three"));
+        let r = run(&mut s, "g NOOP");
+        assert!(
+            r.contains("EXISTS\r\n") && r.contains("* OK [HIGHESTMODSEQ "),
+            "{r}"
+        );
+        // A session without CONDSTORE hears none.
+        let mut plain = rig.joe();
+        run(&mut plain, "h SELECT INBOX");
+        rig.deliver("joe", &msg("four"));
+        let r = run(&mut plain, "i NOOP");
+        assert!(r.contains("EXISTS") && !r.contains("HIGHESTMODSEQ"), "{r}");
+    }
+
+    #[test]
     fn qresync_sequence_match_sets_must_pair_up() {
         let rig = Rig::new();
         rig.deliver("joe", &msg("one"));
