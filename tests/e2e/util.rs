@@ -294,6 +294,10 @@ pub fn messages(d: &serde_json::Value) -> Vec<serde_json::Value> {
             // Keyword order is the order of first use in the mailbox: not content.
             flags.sort();
             m["flags"] = serde_json::json!(flags);
+            // MODSEQ is the order of changes in this mailbox: not content either.
+            if let Some(o) = m.as_object_mut() {
+                o.remove("modseq");
+            }
             m
         })
         .collect()
